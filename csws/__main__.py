@@ -1,0 +1,3 @@
+from csws.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,156 @@
+# cython: language_level=3
+"""The plugin's door into Python: a table of C functions in a capsule.
+
+attach/detach/shutdown take the GIL (they run at init and deinit time);
+the kernels do not (the performance routine calls them every k-cycle).
+"""
+from cpython.pycapsule cimport PyCapsule_New
+from libc.stdint cimport int64_t, uint32_t
+from libc.string cimport memcpy
+
+from csws._frames cimport copy_frame, deinterleave, interleave
+from csws._ring cimport csws_ring
+
+import socket
+
+from csws import host
+from csws.variables import Direction, Kind, VarSpec
+
+
+cdef extern from "bridge.h":
+    int CSWS_API_VERSION
+    ctypedef struct csws_wake:
+        int64_t fd
+    ctypedef void (*csws_log_fn)(void *csound, int is_warning, const char *text) noexcept nogil
+    ctypedef struct csws_var_spec:
+        const char *name
+        int kind
+        int direction
+        int dimensions
+        const int *sizes
+        size_t frame_bytes
+        const void *init_data
+        size_t init_bytes
+        csws_ring *ring
+    ctypedef struct csws_api:
+        int version
+        void *(*attach)(void *, csws_log_fn, int, uint32_t, double, csws_var_spec *,
+                        int, csws_wake **, char *, size_t) noexcept
+        void (*detach)(void *) noexcept
+        void (*shutdown)(void *) noexcept
+        void (*copy)(double *, const double *, size_t) noexcept nogil
+        void (*interleave)(double *, const double *, size_t, size_t) noexcept nogil
+        void (*deinterleave)(double *, const double *, size_t, size_t) noexcept nogil
+    void csws_wake_clear(csws_wake *w) nogil
+    void csws_wake_set_clients(csws_wake *w, uint32_t n) nogil
+
+
+cdef class Wake:
+    """The wake-up the perf routine sends the I/O thread: a byte on a socket."""
+    cdef csws_wake w
+    cdef readonly object reader
+    cdef object writer
+
+    def __cinit__(self):
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+        self.w.fd = self.writer.fileno()
+
+    @property
+    def address(self) -> int:
+        return <size_t>&self.w
+
+    def clear(self) -> None:
+        """Re-arm, then drain the bytes already sent."""
+        csws_wake_clear(&self.w)
+        try:
+            while self.reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def set_clients(self, n: int) -> None:
+        csws_wake_set_clients(&self.w, n)
+
+    def close(self) -> None:
+        csws_wake_set_clients(&self.w, 0)
+        self.reader.close()
+        self.writer.close()
+
+
+cdef class CsoundLog:
+    """Prints to one Csound instance's message stream until closed."""
+    cdef void *csound
+    cdef csws_log_fn fn
+
+    def __call__(self, text: str, warning: bool = False) -> None:
+        cdef bytes b = text.encode("utf-8", "replace")
+        cdef const char *c = b
+        cdef int w = warning
+        if self.fn != NULL:
+            with nogil:
+                self.fn(self.csound, w, c)
+
+    def close(self) -> None:
+        self.fn = NULL
+
+
+cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
+                   double sr, csws_var_spec *vars, int nvars, csws_wake **wake,
+                   char *err, size_t errlen) noexcept with gil:
+    cdef int i, d
+    cdef csws_var_spec *v
+    try:
+        specs = []
+        for i in range(nvars):
+            v = &vars[i]
+            init = None
+            if v.init_data != NULL:
+                init = (<const char *>v.init_data)[:v.init_bytes]
+            specs.append(VarSpec(
+                name=v.name.decode("utf-8", "replace"),
+                kind=Kind(v.kind),
+                direction=Direction(v.direction),
+                shape=tuple(v.sizes[d] for d in range(v.dimensions)),
+                frame_bytes=v.frame_bytes,
+                init=init))
+        logger = CsoundLog()
+        logger.csound = csound
+        logger.fn = log
+        inst = host.attach(<size_t>csound, logger, port, ksmps, sr, specs)
+        for i, var in enumerate(inst.variables):
+            vars[i].ring = <csws_ring *><size_t>var.ring.address if var.ring is not None else NULL
+        wake[0] = <csws_wake *><size_t>inst.server.wake.address
+        return <void *><size_t>inst.handle
+    except Exception as e:
+        msg = str(e).encode("utf-8", "replace")[:errlen - 1]
+        memcpy(err, <const char *>msg, len(msg))
+        err[len(msg)] = 0
+        return NULL
+
+
+cdef void _detach(void *handle) noexcept with gil:
+    try:
+        host.detach(<size_t>handle)
+    except Exception as e:
+        print(f"csws: detach failed: {e!r}")
+
+
+cdef void _shutdown(void *csound) noexcept with gil:
+    try:
+        host.shutdown(<size_t>csound)
+    except Exception as e:
+        print(f"csws: shutdown failed: {e!r}")
+
+
+cdef csws_api _api
+_api.version = CSWS_API_VERSION
+_api.attach = _attach
+_api.detach = _detach
+_api.shutdown = _shutdown
+_api.copy = copy_frame
+_api.interleave = interleave
+_api.deinterleave = deinterleave
+
+_C_API = PyCapsule_New(<void *>&_api, "csws._bridge._C_API", NULL)

@@ -1,0 +1,102 @@
+/*
+ * bridge.h - the C interface between the Csound plugin (plugin/) and the
+ * Python side (csws/_bridge.pyx).
+ *
+ * The plugin finds this table in the capsule csws._bridge._C_API.  Calls
+ * marked "GIL" take the interpreter lock themselves and are only made at
+ * init/deinit time; calls marked "nogil" are the packing kernels the
+ * performance routine uses.  MYFLT is double in every build we support.
+ */
+#ifndef CSWS_BRIDGE_H
+#define CSWS_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ringbuf.h"
+
+#define CSWS_API_VERSION 1
+#define CSWS_CAPSULE_NAME "csws._bridge._C_API"
+#define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
+#define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
+
+/* What a variable is, in the order of its Csound type. */
+enum csws_kind {
+    CSWS_K = 0,        /* k: 1 value */
+    CSWS_A = 1,        /* a: ksmps samples */
+    CSWS_I = 2,        /* i: 1 value, init time */
+    CSWS_S = 3,        /* S: a UTF-8 string */
+    CSWS_KARR = 4,     /* k[]: its elements, row-major */
+    CSWS_AARR = 5,     /* a[]: ksmps x N, interleaved */
+    CSWS_IARR = 6      /* i[]: its elements, init time */
+};
+
+/* Which way the data goes, seen from the web page. */
+enum csws_direction {
+    CSWS_TO_WEB = 0,   /* an opcode input: Csound sends it */
+    CSWS_FROM_WEB = 1  /* an opcode output: Csound receives it */
+};
+
+/* Wake-up state shared by the plugin and one port's I/O thread. */
+typedef struct csws_wake {
+    uint32_t pending;  /* 1 while a wake-up byte is unread */
+    uint32_t clients;  /* connected clients on the port; 0 = nobody to wake */
+    int64_t fd;        /* non-blocking socket the I/O thread listens on */
+} csws_wake;
+
+/* The I/O thread's side of the wake-up (the plugin's is in the perf routine). */
+#if defined(_MSC_VER) && !defined(__clang__)
+static inline void csws_wake_clear(csws_wake *w)
+{ _InterlockedExchange((volatile long *)&w->pending, 0); }
+static inline void csws_wake_set_clients(csws_wake *w, uint32_t n)
+{ _InterlockedExchange((volatile long *)&w->clients, (long)n); }
+static inline int csws_wake_claim(csws_wake *w)
+{ return _InterlockedExchange((volatile long *)&w->pending, 1) == 0; }
+static inline uint32_t csws_wake_clients(csws_wake *w)
+{ return (uint32_t)_InterlockedOr((volatile long *)&w->clients, 0); }
+#else
+static inline void csws_wake_clear(csws_wake *w)
+{ __atomic_store_n(&w->pending, 0, __ATOMIC_SEQ_CST); }
+static inline void csws_wake_set_clients(csws_wake *w, uint32_t n)
+{ __atomic_store_n(&w->clients, n, __ATOMIC_RELEASE); }
+/* True when the caller must send the wake-up byte (none is pending yet). */
+static inline int csws_wake_claim(csws_wake *w)
+{ return __atomic_exchange_n(&w->pending, 1, __ATOMIC_SEQ_CST) == 0; }
+static inline uint32_t csws_wake_clients(csws_wake *w)
+{ return __atomic_load_n(&w->clients, __ATOMIC_ACQUIRE); }
+#endif
+
+typedef struct csws_var_spec {
+    /* filled by the plugin */
+    const char *name;
+    int kind;                 /* enum csws_kind */
+    int direction;            /* enum csws_direction */
+    int dimensions;           /* arrays: number of dimensions, else 0 */
+    const int *sizes;         /* arrays: size of each dimension */
+    size_t frame_bytes;       /* bytes of one message on the wire (strings: maximum) */
+    const void *init_data;    /* i, i[], S inputs: their value at init */
+    size_t init_bytes;
+    /* filled by attach */
+    csws_ring *ring;
+} csws_var_spec;
+
+/* Where Python may print to: the Csound instance's message stream. */
+typedef void (*csws_log_fn)(void *csound, int is_warning, const char *text);
+
+typedef struct csws_api {
+    int version;
+    /* GIL: register one opcode instance's variables on a port, starting its
+       server if needed.  Returns a handle for detach(), or NULL with err set. */
+    void *(*attach)(void *csound, csws_log_fn log, int port, uint32_t ksmps,
+                    double sr, csws_var_spec *vars, int nvars,
+                    csws_wake **wake, char *err, size_t errlen);
+    /* GIL: the instance ended; its variables go away. */
+    void (*detach)(void *handle);
+    /* GIL: Csound is cleaning up: report counters, stop this instance's servers. */
+    void (*shutdown)(void *csound);
+    /* nogil kernels */
+    void (*copy)(double *dst, const double *src, size_t n);
+    void (*interleave)(double *dst, const double *src, size_t nelems, size_t ksmps);
+    void (*deinterleave)(double *dst, const double *src, size_t nelems, size_t ksmps);
+} csws_api;
+
+#endif /* CSWS_BRIDGE_H */

@@ -1,0 +1,186 @@
+"""The registry behind the plugin: opcode instances, ports and the I/O thread.
+
+Called by csws._bridge from Csound's threads (init and deinit time, holding
+the GIL); everything that touches sockets runs on one asyncio loop in a
+daemon thread, started with the first server and stopped with the last.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import os
+import threading
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from csws._ring import Ring
+from csws.server import PortServer, Variable
+from csws.variables import Direction, VarSpec
+
+DEFAULT_HOST = "127.0.0.1"
+RING_SECONDS = 0.25  # how much streamed data a ring holds, in time
+RING_MAX_BYTES = 4 << 20  # ... but never more than this per variable
+CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
+START_TIMEOUT = 5.0
+STOP_TIMEOUT = 1.0
+
+
+@dataclass(eq=False)
+class Instance:
+    handle: int
+    csound: int
+    server: PortServer
+    variables: list[Variable]
+
+
+class IOThread:
+    """An asyncio loop in a daemon thread, for every port of the process."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="csws-io", daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float):
+        """Run a coroutine on the loop and wait for its result."""
+        fut: Future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(STOP_TIMEOUT)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+_lock = threading.RLock()
+_io: IOThread | None = None
+_servers: dict[int, PortServer] = {}
+_instances: dict[int, Instance] = {}
+_totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
+_loggers: dict[int, object] = {}
+_handles = itertools.count(1)
+
+
+def _ring_for(spec: VarSpec, ksmps: int, sr: float) -> Ring | None:
+    if spec.direction is Direction.TO_WEB and spec.kind.is_init:
+        return None
+    streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
+    if not streamed:
+        return Ring(CONTROL_SLOTS, spec.frame_bytes, spec.kind.name == "S")
+    seconds = float(os.environ.get("CSWS_BUFFER_SECONDS", RING_SECONDS))
+    slots = math.ceil(seconds * sr / ksmps)
+    slots = max(4, min(slots, RING_MAX_BYTES // max(spec.frame_bytes, 1)))
+    return Ring(slots, spec.frame_bytes, spec.kind.name == "S")
+
+
+def _send_limit(spec: VarSpec, ksmps: int, sr: float) -> int:
+    # A client may queue about RING_SECONDS of the stream before it loses frames.
+    return max(64 << 10, int(spec.frame_bytes * sr / ksmps * RING_SECONDS))
+
+
+def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[VarSpec]) -> Instance:
+    """Offer one opcode instance's variables on a port (starting its server)."""
+    global _io
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"variable {dupes[0]} is given twice on port {port}")
+    with _lock:
+        _loggers[csound] = logger
+        server = _servers.get(port)
+        if server is not None and server.csound != csound:
+            raise OSError(f"port {port} is already used by another Csound instance in this process")
+        if server is None:
+            if _io is None:
+                _io = IOThread()
+            server = PortServer(port, csound, logger, ksmps, sr)
+            host = os.environ.get("CSWS_HOST", DEFAULT_HOST)
+            try:
+                _io.run(server.start(host), START_TIMEOUT)
+            except OSError as e:
+                server.wake.close()
+                raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+            _servers[port] = server
+            logger(f"csws: websocket server on ws://{host}:{port}/")
+        taken = [n for n in names if n in server.variables]
+        if taken:
+            raise ValueError(f"variable {taken[0]} is already on offer on port {port} (by another instance)")
+        variables = [
+            Variable(s, _ring_for(s, ksmps, sr), _send_limit(s, ksmps, sr)) for s in specs
+        ]
+        # Registered before the perf routine can run: add() on the loop, waited for.
+        _io.run(_call(server.add, variables), START_TIMEOUT)
+        inst = Instance(next(_handles), csound, server, variables)
+        _instances[inst.handle] = inst
+        return inst
+
+
+async def _call(fn, *args):
+    return fn(*args)
+
+
+def _keep_totals(inst: Instance) -> None:
+    totals = _totals[inst.csound]
+    for var in inst.variables:
+        key = (inst.server.port, var.spec.name)
+        acc = totals.setdefault(key, {"direction": var.spec.direction.name})
+        for k, v in var.counters().items():
+            acc[k] = acc.get(k, 0) + v
+
+
+def detach(handle: int) -> None:
+    """An instance ended: its variables go away, its clients get 1001."""
+    with _lock:
+        inst = _instances.pop(handle, None)
+        if inst is None:
+            return
+        _keep_totals(inst)
+        # Never wait here: deinit runs in Csound's performance thread.
+        asyncio.run_coroutine_threadsafe(inst.server.remove(inst.variables), _io.loop)
+
+
+def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
+    """Counters per (port, variable): ended instances' and live ones' together."""
+    with _lock:
+        out: dict[tuple[int, str], dict[str, int]] = {}
+        for cs, totals in _totals.items():
+            if csound is None or cs == csound:
+                for key, acc in totals.items():
+                    out[key] = dict(acc)
+        for inst in _instances.values():
+            if csound is None or inst.csound == csound:
+                for var in inst.variables:
+                    acc = out.setdefault((inst.server.port, var.spec.name), {"direction": var.spec.direction.name})
+                    for k, v in var.counters().items():
+                        acc[k] = acc.get(k, 0) + v
+        return out
+
+
+def shutdown(csound: int) -> None:
+    """Csound is cleaning up: report, close its ports, stop the thread if idle."""
+    global _io
+    with _lock:
+        logger = _loggers.pop(csound, None)
+        if logger is not None:
+            for (port, name), acc in sorted(stats(csound).items()):
+                parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
+                way = "to web" if acc["direction"] == "TO_WEB" else "from web"
+                logger(f"csws: port {port} {name} ({way}): {parts}")
+        for handle in [h for h, i in _instances.items() if i.csound == csound]:
+            _instances.pop(handle)
+        _totals.pop(csound, None)
+        ports = [p for p, s in _servers.items() if s.csound == csound]
+        for port in ports:
+            server = _servers.pop(port)
+            try:
+                _io.run(server.close(), STOP_TIMEOUT)
+            except Exception:  # noqa: BLE001 - closing must not stop the others
+                pass
+        if _io is not None and not _servers:
+            _io.stop()
+            _io = None
+        if logger is not None:
+            logger.close()

@@ -1,0 +1,138 @@
+"""What a variable is and how its messages look on the wire.
+
+Protocol logic only, no I/O: the server asks this module what to send a new
+client and whether a message from a client fits the variable.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MYFLT = np.dtype(np.float64)  # Debian's Csound: double samples
+MAX_STRING = 4096  # bytes of UTF-8 in one string message
+
+
+class Kind(enum.IntEnum):
+    """The Csound type of a variable (values match bridge.h)."""
+
+    K = 0
+    A = 1
+    I = 2  # noqa: E741 - Csound's own name for the rate
+    S = 3
+    KARR = 4
+    AARR = 5
+    IARR = 6
+
+    @property
+    def rate(self) -> str:
+        return {0: "k", 1: "a", 2: "i", 3: "S", 4: "k", 5: "a", 6: "i"}[self.value]
+
+    @property
+    def is_array(self) -> bool:
+        return self in (Kind.KARR, Kind.AARR, Kind.IARR)
+
+    @property
+    def is_audio(self) -> bool:
+        return self in (Kind.A, Kind.AARR)
+
+    @property
+    def is_init(self) -> bool:
+        return self in (Kind.I, Kind.IARR)
+
+    @property
+    def csound_type(self) -> str:
+        return self.rate + ("[]" if self.is_array else "")
+
+
+class Direction(enum.IntEnum):
+    """Which way a variable's data goes, seen from the web page."""
+
+    TO_WEB = 0  # an opcode input: Csound sends it
+    FROM_WEB = 1  # an opcode output: Csound receives it
+
+
+class BadMessage(ValueError):
+    """A client's message does not fit the variable it was sent to."""
+
+
+@dataclass(frozen=True)
+class VarSpec:
+    name: str
+    kind: Kind
+    direction: Direction
+    shape: tuple[int, ...]  # arrays: their dimensions; else ()
+    frame_bytes: int  # one message of native MYFLT (strings: the maximum)
+    init: bytes | None = None  # i, i[] and S inputs: their value at init
+
+    @property
+    def values(self) -> int:
+        """MYFLT values in one frame (0 for strings)."""
+        return 0 if self.kind is Kind.S else self.frame_bytes // MYFLT.itemsize
+
+    def initial_message(self) -> bytes | str | None:
+        """What a client gets on connecting, before any stream."""
+        if self.init is None or self.direction is not Direction.TO_WEB:
+            return None
+        if self.kind is Kind.S:
+            return self.init.decode("utf-8", "replace")
+        return self.init
+
+    def describe(self, ksmps: int) -> dict:
+        """This variable as /csws.json lists it."""
+        layout = "interleaved" if self.kind is Kind.AARR else "row-major" if self.kind.is_array else "scalar"
+        if self.kind is Kind.A:
+            layout = "block"
+        return {
+            "name": self.name,
+            "direction": "to_web" if self.direction is Direction.TO_WEB else "from_web",
+            "type": self.kind.csound_type,
+            "rate": self.kind.rate,
+            "shape": list(self.shape),
+            "values": self.values,
+            "frame_samples": ksmps if self.kind.is_audio else 1,
+            "layout": layout,
+            "dtype": "utf-8" if self.kind is Kind.S else "float64",
+        }
+
+
+def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) -> bytes:
+    """A client's message as the bytes of one ring frame, or BadMessage.
+
+    Binary frames are native MYFLT of exactly one frame, or float32 of the
+    same count (told apart by size).  A text frame to a numeric variable may
+    be a JSON number or array of the right size.  Strings are UTF-8 text.
+    """
+    if spec.kind is Kind.S:
+        data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+        if len(data) > max_string:
+            raise BadMessage(f"{spec.name}: a string of {len(data)} bytes, at most {max_string}")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadMessage(f"{spec.name}: not UTF-8 ({e.reason})") from None
+        return data
+    n = spec.values
+    if isinstance(message, str):
+        try:
+            value = json.loads(message)
+        except ValueError:
+            raise BadMessage(f"{spec.name}: text that is not a JSON number or array") from None
+        arr = np.asarray(value, dtype=object).ravel()
+        if arr.size != n or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arr
+        ):
+            raise BadMessage(f"{spec.name}: expected a JSON array of {n} numbers")
+        return np.asarray(arr, dtype=MYFLT).tobytes()
+    size = len(message)
+    if size == spec.frame_bytes:
+        return bytes(message)
+    if size == n * 4:
+        return np.frombuffer(message, dtype=np.float32).astype(MYFLT).tobytes()
+    raise BadMessage(
+        f"{spec.name}: a binary message of {size} bytes; expected {spec.frame_bytes} "
+        f"({n} float64) or {n * 4} ({n} float32)"
+    )
