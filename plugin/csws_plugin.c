@@ -359,10 +359,15 @@ static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
  * win.  Csound keeps its own copy of each entry: we turn any other library's
  * entry that would be chosen into ours, so that every host runs csws.
  */
-static const OENTRY csws_entry = {
-    "websocket", sizeof(WEBSOCKET), 0, 3, "*", "i*",
-    (SUBR)init_websocket, (SUBR)perf_websocket, NULL, NULL
+static const OENTRY csws_entries[] = {
+    /* receive-only, `kval websocket 8888`: Csound's parser will not let a
+       '*' input list be empty, so this signature has its own entry */
+    {"websocket", sizeof(WEBSOCKET), 0, 3, "*", "i",
+     (SUBR)init_websocket, (SUBR)perf_websocket, NULL, NULL},
+    {"websocket", sizeof(WEBSOCKET), 0, 3, "*", "i*",
+     (SUBR)init_websocket, (SUBR)perf_websocket, NULL, NULL},
 };
+
 
 static void take_over_websocket(CSOUND *cs)
 {
@@ -371,9 +376,11 @@ static void take_over_websocket(CSOUND *cs)
     size_t i;
     for (i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         OENTRY *ep = cs->find_opcode_new(cs, "websocket", probes[i][0], probes[i][1]);
-        if (ep != NULL && ep->iopadr != csws_entry.iopadr) {
+        if (ep != NULL && ep->iopadr != (SUBR)init_websocket) {
             char *opname = ep->opname;
-            *ep = csws_entry;
+            /* Csound picks the first matching entry; this one now takes the
+               receive-only form, ours (appended later) the rest. */
+            *ep = csws_entries[0];
             ep->opname = opname;
             cs->Message(cs, "csws: csound-websocket's `websocket` replaces another "
                         "library's (Debian's websocketIO plugin)\n");
@@ -391,7 +398,7 @@ PUBLIC int csoundModuleCreate(CSOUND *cs)
 
 PUBLIC int csoundModuleInit(CSOUND *cs)
 {
-    int err = cs->AppendOpcodes(cs, &csws_entry, 1);
+    int err = cs->AppendOpcodes(cs, csws_entries, 2);
     take_over_websocket(cs);
     return err;
 }

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real Csound running a piece with the real plugin.
+
+Pieces run under `csws run` (or the stock `csound` command) in a child
+process, with real-time pacing and no sound card, so that clients over
+loopback see the performance live, k-cycle by k-cycle.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_csd(orc: str, score: str, options: str = "", sr: int = 48000, ksmps: int = 32) -> str:
+    return f"""<CsoundSynthesizer>
+<CsOptions>
+{options}
+</CsOptions>
+<CsInstruments>
+sr = {sr}
+ksmps = {ksmps}
+nchnls = 1
+0dbfs = 1
+{orc}
+</CsInstruments>
+<CsScore>
+{score}
+</CsScore>
+</CsoundSynthesizer>
+"""
+
+
+class Performance:
+    """A Csound child process and what it has printed so far."""
+
+    def __init__(self, cmd: list[str], log: Path, env: dict | None = None) -> None:
+        self.log = log
+        self._out = open(log, "wb")
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=log.parent
+        )
+
+    @property
+    def output(self) -> str:
+        return self.log.read_bytes().decode("utf-8", "replace")
+
+    def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.output)
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                m = re.search(pattern, self.output)
+                if m:
+                    return m
+                raise AssertionError(f"Csound exited ({self.proc.returncode}) before {pattern!r}:\n{self.output[-3000:]}")
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output[-3000:]}")
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._out.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+@pytest.fixture
+def perform(tmp_path):
+    """perform(orc, score, host="csws"|"csound", options=[...]) -> Performance."""
+    started: list[Performance] = []
+
+    def start(orc: str, score: str, *, host: str = "csws", options: list[str] | None = None,
+              ksmps: int = 32, sr: int = 48000, env: dict | None = None) -> Performance:
+        csd = tmp_path / f"piece{len(started)}.csd"
+        csd.write_text(make_csd(orc, score, sr=sr, ksmps=ksmps))
+        opts = REALTIME if options is None else options
+        if host == "csws":
+            cmd = [sys.executable, "-m", "csws", "run", str(csd), *opts]
+        else:
+            from csws import plugin_path
+
+            cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin_path()}", str(csd), *opts]
+        p = Performance(cmd, tmp_path / f"csound{len(started)}.log", env={**os.environ, **(env or {})})
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()

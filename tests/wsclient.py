@@ -1,0 +1,43 @@
+"""Small helpers for tests that talk to a running Csound over loopback."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+
+async def connect_var(port: int, name: str, timeout: float = 10.0, **kw) -> ClientConnection:
+    """Connect to one variable, retrying while the server or variable comes up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await connect(f"ws://127.0.0.1:{port}/", subprotocols=[name], compression=None, **kw)
+        except (OSError, Exception) as e:  # noqa: BLE001 - server not up yet
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not connect to {name} on {port}: {e!r}") from e
+            await asyncio.sleep(0.05)
+
+
+async def frames(ws: ClientConnection, n: int, timeout: float = 10.0) -> list:
+    """The next n messages."""
+    out = []
+    async with asyncio.timeout(timeout):
+        while len(out) < n:
+            out.append(await ws.recv())
+    return out
+
+
+def f64(message: bytes) -> np.ndarray:
+    assert isinstance(message, bytes), f"expected a binary frame, got {message!r}"
+    return np.frombuffer(message, dtype=np.float64)
+
+
+async def recv_until(ws: ClientConnection, pred, timeout: float = 5.0):
+    """Read messages until pred(message) is true; return that message."""
+    async with asyncio.timeout(timeout):
+        while True:
+            m = await ws.recv()
+            if pred(m):
+                return m
