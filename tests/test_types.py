@@ -277,10 +277,14 @@ def test_i_from_web_latches_first_value(perform, port):
     orc = echo(f"""  iin websocket {port}
   iArr[] init 2
   iArr websocket {port + 1}
-  kback = iin
+  kzero init 0
+  kback = iin + kzero  ; read at k-rate: the i-variable changes when a value arrives
   kArr[] init 2
-  kArr[0] = iArr[0]
-  kArr[1] = iArr[1]
+  kI = 0
+  while kI < 2 do  ; a k-rate index reads the array every k-cycle
+    kArr[kI] = iArr[kI]
+    kI += 1
+  od
   kecho websocket {port}, kback, kArr""")
     perform(orc, "i1 0 20")
 
@@ -307,7 +311,7 @@ def test_several_inputs_and_receive_only(perform, port, host):
 {COUNTER}
   k1 = kcount
   k2 = -kcount
-  kr websocket {port}, k1, k2
+  kreply websocket {port}, k1, k2
   konly websocket {port + 1}
 endin"""
     p = perform(orc, "i1 0 10", host=host)
