@@ -9,18 +9,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import os
 import threading
 from collections import defaultdict
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from csws._ring import Ring
+from csws.config import Settings
 from csws.server import PortServer, Variable
 from csws.variables import Direction, VarSpec
 
-DEFAULT_HOST = "127.0.0.1"
-RING_SECONDS = 0.25  # how much streamed data a ring holds, in time
 RING_MAX_BYTES = 4 << 20  # ... but never more than this per variable
 CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
 START_TIMEOUT = 5.0
@@ -64,21 +62,20 @@ _loggers: dict[int, object] = {}
 _handles = itertools.count(1)
 
 
-def _ring_for(spec: VarSpec, ksmps: int, sr: float) -> Ring | None:
+def _ring_for(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> Ring | None:
     if spec.direction is Direction.TO_WEB and spec.kind.is_init:
         return None
     streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
     if not streamed:
         return Ring(CONTROL_SLOTS, spec.frame_bytes, spec.kind.name == "S")
-    seconds = float(os.environ.get("CSWS_BUFFER_SECONDS", RING_SECONDS))
     slots = math.ceil(seconds * sr / ksmps)
     slots = max(4, min(slots, RING_MAX_BYTES // max(spec.frame_bytes, 1)))
     return Ring(slots, spec.frame_bytes, spec.kind.name == "S")
 
 
-def _send_limit(spec: VarSpec, ksmps: int, sr: float) -> int:
-    # A client may queue about RING_SECONDS of the stream before it loses frames.
-    return max(64 << 10, int(spec.frame_bytes * sr / ksmps * RING_SECONDS))
+def _send_limit(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> int:
+    # A client may queue about as much of the stream as a ring holds before it loses frames.
+    return max(64 << 10, int(spec.frame_bytes * sr / ksmps * seconds))
 
 
 def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[VarSpec]) -> Instance:
@@ -88,6 +85,7 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"variable {dupes[0]} is given twice on port {port}")
+    settings = Settings.from_env()
     with _lock:
         _loggers[csound] = logger
         server = _servers.get(port)
@@ -97,7 +95,7 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
             if _io is None:
                 _io = IOThread()
             server = PortServer(port, csound, logger, ksmps, sr)
-            host = os.environ.get("CSWS_HOST", DEFAULT_HOST)
+            host = settings.host
             try:
                 _io.run(server.start(host), START_TIMEOUT)
             except OSError as e:
@@ -109,7 +107,9 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
         if taken:
             raise ValueError(f"variable {taken[0]} is already on offer on port {port} (by another instance)")
         variables = [
-            Variable(s, _ring_for(s, ksmps, sr), _send_limit(s, ksmps, sr)) for s in specs
+            Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
+                     _send_limit(s, ksmps, sr, settings.buffer_seconds))
+            for s in specs
         ]
         # Registered before the perf routine can run: add() on the loop, waited for.
         _io.run(_call(server.add, variables), START_TIMEOUT)
