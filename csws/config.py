@@ -18,6 +18,14 @@ def _env(name: str, default: str) -> str:
 class Settings:
     host: str = "127.0.0.1"  # CSWS_HOST: the address to listen on
     buffer_seconds: float = 0.25  # CSWS_BUFFER_SECONDS: streamed data a ring holds, in time
+    static_dir: str = ""  # CSWS_STATIC_DIR: a directory served over HTTP on every port ("": none)
+    index_html: str = ""  # CSWS_INDEX_HTML: the page at / (an .html file, or a .csd whose <html> is served)
+    # Who may connect, and how much they may send (csws/security.py, docs/security.md).
+    origins: tuple[str, ...] = ()  # CSWS_ORIGINS: comma-separated origins allowed besides the defaults; * any, null files
+    token: str = ""  # CSWS_TOKEN: clients must present ?token=... ("": no token)
+    max_clients: int = 64  # CSWS_MAX_CLIENTS: websocket clients per port (more get HTTP 503)
+    max_string: int = 4096  # CSWS_MAX_STRING: bytes of UTF-8 in one string message from a client (1..4096)
+    handshake_timeout: float = 5.0  # CSWS_HANDSHAKE_TIMEOUT: seconds a client may take to open its websocket
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -25,6 +33,15 @@ class Settings:
         values = {}
         for f in fields(cls):
             raw = os.environ.get("CSWS_" + f.name.upper())
-            if raw is not None:
-                values[f.name] = type(f.default)(raw) if not isinstance(f.default, str) else raw
+            if raw is None:
+                continue
+            if isinstance(f.default, str):
+                values[f.name] = raw
+            elif isinstance(f.default, tuple):  # a list: comma-separated
+                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
+            else:
+                try:
+                    values[f.name] = type(f.default)(raw)
+                except ValueError:
+                    raise ValueError(f"CSWS_{f.name.upper()}={raw!r}: not a number") from None
         return cls(**values)

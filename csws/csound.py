@@ -9,6 +9,8 @@ import ctypes
 import ctypes.util
 
 _lib: ctypes.CDLL | None = None
+CSOUNDINIT_NO_SIGNAL_HANDLER = 1
+CSOUNDINIT_NO_ATEXIT = 2
 
 
 def _load() -> ctypes.CDLL:
@@ -21,6 +23,10 @@ def _load() -> ctypes.CDLL:
             raise RuntimeError(
                 f"cannot load Csound's library ({name}): install Csound 6 (Debian: apt-get install csound)"
             ) from e
+        # Python, not Csound, handles SIGINT/SIGTERM in this process: csws run
+        # turns them into csoundStop() and a clean exit.
+        lib.csoundInitialize.argtypes = [ctypes.c_int]
+        lib.csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT)
         lib.csoundCreate.restype = ctypes.c_void_p
         lib.csoundCreate.argtypes = [ctypes.c_void_p]
         for fn in ("csoundPerform", "csoundCleanup"):

@@ -47,15 +47,32 @@ class IOThread:
         return fut.result(timeout)
 
     def stop(self) -> None:
+        """End the thread, leaving no task, executor thread or socket behind."""
+        try:
+            self.run(_finish_loop(), STOP_TIMEOUT)
+        except Exception:  # noqa: BLE001 - a stuck task must not keep Csound from exiting
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(STOP_TIMEOUT)
         if not self.thread.is_alive():
             self.loop.close()
 
 
+async def _finish_loop() -> None:
+    # Handlers of clients that vanished may linger: cancel them, and end the
+    # executor thread a name lookup (listening on "localhost") may have started.
+    me = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not me]
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_default_executor()
+
+
 _lock = threading.RLock()
 _io: IOThread | None = None
 _servers: dict[int, PortServer] = {}
+_closing: dict[int, Future] = {}  # ports whose last instance ended: their close, under way
 _instances: dict[int, Instance] = {}
 _totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
 _loggers: dict[int, object] = {}
@@ -94,6 +111,7 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
         if server is None:
             if _io is None:
                 _io = IOThread()
+            _wait_closed(port)  # the port's previous server must let go of it first
             server = PortServer(port, csound, logger, ksmps, sr)
             host = settings.host
             try:
@@ -105,7 +123,8 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
             logger(f"csws: websocket server on ws://{host}:{port}/")
         taken = [n for n in names if n in server.variables]
         if taken:
-            raise ValueError(f"variable {taken[0]} is already on offer on port {port} (by another instance)")
+            which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
+            raise ValueError(f"{which} already on offer on port {port} (by another instance)")
         variables = [
             Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
                      _send_limit(s, ksmps, sr, settings.buffer_seconds))
@@ -131,15 +150,41 @@ def _keep_totals(inst: Instance) -> None:
             acc[k] = acc.get(k, 0) + v
 
 
+def _wait_closed(port: int) -> None:
+    closing = _closing.pop(port, None)
+    if closing is not None:
+        try:
+            closing.result(STOP_TIMEOUT + 1.0)
+        except Exception:  # noqa: BLE001 - a failed close still freed what it could
+            pass
+
+
+async def _remove_and_close(server: PortServer, variables: list[Variable]) -> None:
+    try:
+        await server.remove(variables)
+    finally:
+        await server.close()
+
+
 def detach(handle: int) -> None:
-    """An instance ended: its variables go away, its clients get 1001."""
+    """An instance ended: its variables go away, its clients get 1001; the
+    port closes with the last instance on it."""
     with _lock:
         inst = _instances.pop(handle, None)
         if inst is None:
             return
         _keep_totals(inst)
+        server = inst.server
+        last = _servers.get(server.port) is server and not any(i.server is server for i in _instances.values())
         # Never wait here: deinit runs in Csound's performance thread.
-        asyncio.run_coroutine_threadsafe(inst.server.remove(inst.variables), _io.loop)
+        if last:
+            del _servers[server.port]
+            for port in [p for p, f in _closing.items() if f.done()]:
+                del _closing[port]  # finished closes need no waiting for
+            _closing[server.port] = asyncio.run_coroutine_threadsafe(
+                _remove_and_close(server, inst.variables), _io.loop)
+        else:
+            asyncio.run_coroutine_threadsafe(server.remove(inst.variables), _io.loop)
 
 
 def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
@@ -172,6 +217,8 @@ def shutdown(csound: int) -> None:
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
         _totals.pop(csound, None)
+        for port in list(_closing):
+            _wait_closed(port)
         ports = [p for p, s in _servers.items() if s.csound == csound]
         for port in ports:
             server = _servers.pop(port)

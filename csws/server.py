@@ -21,12 +21,37 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from csws import __version__
+from csws import __version__, http, security
 from csws._bridge import Wake
 from csws._ring import Ring
-from csws.variables import BadMessage, Direction, Kind, VarSpec, decode
+from csws.config import Settings
+from csws.variables import MAX_STRING, BadMessage, Direction, Kind, VarSpec, decode
 
 log = logging.getLogger("csws")
+
+WARN_INTERVAL = 5.0  # seconds between two warnings about the same variable or client trouble
+TO_WEB_MAX_MESSAGE = 1024  # clients of a variable Csound sends have nothing to say: a small cap
+
+
+def _set_max_size(protocol, size: int) -> None:
+    """The largest message this connection accepts from now on (websockets' own check, 1009)."""
+    if hasattr(protocol, "max_message_size"):  # websockets >= 15
+        protocol.max_message_size = size
+    else:
+        protocol.max_size = size
+
+
+def message_limit(spec: VarSpec, max_string: int) -> int:
+    """Bytes of the largest message a client may send to a variable (bigger: close 1009).
+
+    A float64 frame, or the same values as JSON text (up to 25 characters a
+    number, brackets and commas); strings: the max_string setting.
+    """
+    if spec.direction is Direction.TO_WEB:
+        return TO_WEB_MAX_MESSAGE
+    if spec.kind is Kind.S:
+        return max_string
+    return max(spec.frame_bytes, 32 * spec.values + 64)
 
 
 @dataclass(eq=False)
@@ -81,11 +106,15 @@ class PortServer:
         self.wake = Wake()
         self._server: Server | None = None
         self._nclients = 0
-        self._warned: set[str] = set()
+        self.settings = Settings.from_env()  # read once, when the port opens
+        self.max_string = max(1, min(self.settings.max_string, MAX_STRING))  # C slots hold MAX_STRING
+        self._throttle = security.Throttle(WARN_INTERVAL)
+        self._listen_host = "127.0.0.1"
 
     # ---- lifecycle (on the loop) ----
 
     async def start(self, host: str) -> None:
+        self._listen_host = host
         self._server = await serve(
             self._handle,
             host,
@@ -93,11 +122,17 @@ class PortServer:
             select_subprotocol=self._select,
             process_request=self._process_request,
             compression=None,  # audio does not deflate; browsers ask by default
-            max_size=None,  # each variable checks its own size
+            # Until the variable is known, the largest message any variable here takes;
+            # after the handshake, the connection's own variable's (_handle).
+            create_connection=self._new_connection,
+            open_timeout=self.settings.handshake_timeout,
             server_header=f"csws/{__version__}",
             close_timeout=0.5,
             logger=log,
         )
+        warning = security.listen_warning(host, self.port, self.settings.token)
+        if warning:
+            self.log(warning, True)
         asyncio.get_running_loop().add_reader(self.wake.reader, self._on_wake)
 
     async def close(self) -> None:
@@ -120,12 +155,43 @@ class PortServer:
 
     # ---- HTTP and handshake ----
 
+    def _new_connection(self, protocol, server, **kw) -> ServerConnection:
+        limits = [message_limit(v.spec, self.max_string) for v in self.variables.values()]
+        _set_max_size(protocol, max(limits, default=TO_WEB_MAX_MESSAGE))
+        return ServerConnection(protocol, server, **kw)
+
+    def _warn(self, key: str, text: str) -> None:
+        """A Csound warning, at most one per key per WARN_INTERVAL (the rest counted)."""
+        suppressed = self._throttle(key)
+        if suppressed is not None:
+            more = f" ({suppressed} more like it since the last warning)" if suppressed else ""
+            self.log(text + more, True)
+
     def _select(self, connection: ServerConnection, offered) -> str | None:
         return next((p for p in offered if p in self.variables), None)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            return self._http(connection, request)
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        refusal = security.check(
+            self.port, request.headers, request.path, upgrade,
+            listen_host=self._listen_host, token=self.settings.token, origins=self.settings.origins,
+            public_paths=getattr(http, "PACKAGED", {}),
+        )
+        if refusal is not None:
+            if refusal.warning:
+                self._warn(refusal.key, refusal.warning)
+            return connection.respond(refusal.status, refusal.body)
+        if not upgrade:
+            response = self._http(connection, request)
+            if self.settings.token and "token=" in request.path and response.status_code == 200:
+                # The page's own requests (scripts, websockets) then carry the token too.
+                response.headers["Set-Cookie"] = security.token_cookie(self.settings.token)
+            return response
+        if self._nclients >= self.settings.max_clients:
+            self._warn("full", f"csws: port {self.port}: {self._nclients} clients, the most "
+                               f"CSWS_MAX_CLIENTS allows; refused another (HTTP 503)")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      f"csws: too many clients on this port (at most {self.settings.max_clients})\n")
         offered = [
             p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")
         ]
@@ -139,11 +205,7 @@ class PortServer:
         return None
 
     def _http(self, connection: ServerConnection, request: Request) -> Response:
-        if request.path.split("?")[0] == "/csws.json":
-            body = json.dumps(self.describe(), indent=1).encode()
-            headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return Response(200, "OK", headers, body)
-        return connection.respond(HTTPStatus.NOT_FOUND, "csws: not found\n")
+        return http.respond(self, connection, request)  # /csws.json, /csws.js, pages: csws/http.py
 
     def describe(self) -> dict:
         return {
@@ -151,6 +213,7 @@ class PortServer:
             "sr": self.sr,
             "ksmps": self.ksmps,
             "myflt_bytes": 8,
+            "port": self.port,
             "variables": [v.spec.describe(self.ksmps) for v in self.variables.values()],
         }
 
@@ -161,15 +224,32 @@ class PortServer:
         if var is None:  # the instrument ended during the handshake
             await ws.close(1001, "the variable went away")
             return
+        if self._nclients >= self.settings.max_clients:  # handshakes that raced past the check
+            await ws.close(1013, "too many clients, try again later")
+            return
+        limit = message_limit(var.spec, self.max_string)
+        _set_max_size(ws.protocol, limit)
         self._join(var, ws)
         try:
             async for message in ws:
+                # Only the first message can get past _set_max_size (the parser had begun it).
+                if len(message) > limit or (isinstance(message, str) and len(message.encode()) > limit):
+                    self._oversized(var, len(message), limit)
+                    await ws.close(1009, f"message too big (at most {limit} bytes)")
+                    break
                 if var.spec.direction is Direction.FROM_WEB and var.ring is not None:
                     self._receive(var, message)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as e:
+            if e.sent is not None and e.sent.code == 1009:
+                self._oversized(var, None, limit)
         finally:
             self._leave(var, ws)
+
+    def _oversized(self, var: Variable, size: int | None, limit: int) -> None:
+        var.rejected += 1
+        what = f"{size} bytes" if size is not None else "a message too big"
+        self._warn(var.spec.name, f"csws: port {self.port}: {var.spec.name}: {what}, at most {limit}; "
+                                  "closed that client (1009)")
 
     def _join(self, var: Variable, ws: ServerConnection) -> None:
         if var.spec.direction is Direction.TO_WEB:
@@ -191,13 +271,12 @@ class PortServer:
 
     def _receive(self, var: Variable, message: bytes | str) -> None:
         try:
-            var.ring.write(decode(var.spec, message))
+            var.ring.write(decode(var.spec, message, self.max_string))
             var.received += 1
         except BadMessage as e:
             var.rejected += 1
-            if var.spec.name not in self._warned:  # once per variable: no log floods
-                self._warned.add(var.spec.name)
-                self.log(f"csws: port {self.port}: {e} (dropped; further ones are only counted)", True)
+            # Rate-limited per variable: a broken client must not flood Csound's messages.
+            self._warn(var.spec.name, f"csws: port {self.port}: {e} (dropped)")
 
     # ---- data to the web ----
 

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE 1 /* strnlen */
 #include <csound/csdl.h>
+#include <stdio.h>
 #include <string.h>
 
 #ifdef _WIN32
@@ -28,9 +29,12 @@
 #include "bridge.h"
 #include "pyembed.h"
 
-/* Room for argument pointers: Csound fills as many as the orchestra gives,
-   so keep a margin beyond the 20 we accept and report the excess. */
-#define CSWS_ARG_SLOTS 64
+/* Room for argument pointers.  Csound writes one pointer per argument the
+   orchestra gives, before init can refuse them, and checks no opcode's size:
+   its parser stops inputs at VARGMAX (1999 in 6.18) but not outputs.  So
+   reserve room for every input Csound accepts plus as many outputs, and
+   report anything beyond the 20 we serve as an init error. */
+#define CSWS_ARG_SLOTS 4096
 
 typedef struct {
     MYFLT *data;               /* where Csound keeps the value(s) */
@@ -68,11 +72,12 @@ static void log_to_csound(void *csound, int is_warning, const char *text)
         cs->Message(cs, "%s\n", text);
 }
 
-static int kind_of(CSOUND *cs, void *arg, const char **why)
+/* The variable's kind, or -1 with its Csound type name in `why`. */
+static int kind_of(CSOUND *cs, void *arg, char *why, size_t whylen)
 {
     CS_TYPE *t = cs->GetTypeForArg(arg);
     const char *n = t ? t->varTypeName : "?";
-    *why = n;
+    snprintf(why, whylen, "%s", n);
     if (!strcmp(n, "k")) return CSWS_K;
     if (!strcmp(n, "a")) return CSWS_A;
     if (!strcmp(n, "i") || !strcmp(n, "c")) return CSWS_I;
@@ -80,7 +85,7 @@ static int kind_of(CSOUND *cs, void *arg, const char **why)
     if (!strcmp(n, "[")) {
         ARRAYDAT *arr = (ARRAYDAT *)arg;
         const char *e = arr->arrayType ? arr->arrayType->varTypeName : "?";
-        *why = e;
+        snprintf(why, whylen, "%s[]", e);
         if (!strcmp(e, "k")) return CSWS_KARR;
         if (!strcmp(e, "a")) return CSWS_AARR;
         if (!strcmp(e, "i")) return CSWS_IARR;
@@ -133,8 +138,8 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
     for (i = 0; i < p->nvars; i++) {
         int is_out = i < nout;
         void *arg = is_out ? (void *)p->args[i] : (void *)p->args[i + 1];
-        const char *tname;
-        int kind = kind_of(cs, arg, &tname);
+        char tname[32];
+        int kind = kind_of(cs, arg, tname, sizeof tname);
         csws_var *v = &p->vars[i];
         csws_var_spec *s = &specs[i];
         const char *name = is_out ? cs->GetOutputArgName(p, i)
@@ -369,6 +374,20 @@ static const OENTRY csws_entries[] = {
 };
 
 
+/* Does an orchestra compiled already use this entry?  (Then its memory was
+   laid out for that entry's size, and rewriting it would break it.) */
+static int entry_in_use(CSOUND *cs, const OENTRY *ep)
+{
+    INSTRTXT **list = cs->GetInstrumentList(cs);
+    INSTRTXT *ip;
+    OPTXT *op;
+    for (ip = list ? list[0] : NULL; ip; ip = ip->nxtinstxt)
+        for (op = ip->nxtop; op; op = op->nxtop)
+            if (op->t.oentry == ep)
+                return 1;
+    return 0;
+}
+
 static void take_over_websocket(CSOUND *cs)
 {
     /* Argument types to resolve with: the shapes an orchestra commonly uses. */
@@ -378,6 +397,14 @@ static void take_over_websocket(CSOUND *cs)
         OENTRY *ep = cs->find_opcode_new(cs, "websocket", probes[i][0], probes[i][1]);
         if (ep != NULL && ep->iopadr != (SUBR)init_websocket) {
             char *opname = ep->opname;
+            if (entry_in_use(cs, ep)) {
+                cs->Warning(cs, "csws: the orchestra was compiled before csound-websocket "
+                            "was loaded, so another library's `websocket` (Debian's "
+                            "websocketIO) will run.  Load the plugin first: give "
+                            "--opcode-lib before compiling (from the API: set it, "
+                            "then csoundStart(), then compile), or use `csws run`.");
+                return;
+            }
             /* Csound picks the first matching entry; this one now takes the
                receive-only form, ours (appended later) the rest. */
             *ep = csws_entries[0];

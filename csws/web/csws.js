@@ -1,0 +1,376 @@
+// csws.js - the browser side of Csound's websocket opcode (csound-websocket).
+//
+// A dependency-free ES module.  Every csws server serves it at /csws.js:
+//
+//   import { connect } from "/csws.js";
+//   const cs = connect();                       // the page's own server
+//   cs.subscribe("klfo", (data) => show(data[0]));
+//   slider.oninput = () => cs.send("kslider", +slider.value);
+//
+// On the wire each Csound variable is its own websocket, whose subprotocol is
+// the variable's name; numbers travel as binary float64 (the server's MYFLT),
+// strings as text.  /csws.json says what the server offers.
+
+export const VERSION = "0.1.0";
+
+const DEFAULTS = {
+  reconnect: true,
+  minDelay: 250, // ms before the first reconnection attempt ...
+  maxDelay: 5000, // ... doubling up to this
+  queue: 256, // audio frames kept for a sending socket that is not open yet
+  onError: null,
+};
+
+// The rate of a variable, from /csws.json or else from its name (kval, gaout...).
+function rateOf(name, variable) {
+  if (variable) return variable.rate;
+  const c = name.startsWith("g") && name.length > 1 ? name[1] : name[0];
+  return c === "a" || c === "i" || c === "S" ? c : "k";
+}
+
+function httpBase(base) {
+  if (base === undefined || base === null || base === "") {
+    const loc = globalThis.location;
+    if (loc && (loc.protocol === "http:" || loc.protocol === "https:")) return loc.origin;
+    return "http://127.0.0.1:8888";
+  }
+  let url = String(base);
+  if (!/^[a-z]+:\/\//i.test(url)) url = "http://" + url;
+  url = url.replace(/^ws(s?):/i, "http$1:");
+  return url.replace(/\/+$/, "");
+}
+
+function wsURL(base) {
+  return base.replace(/^http(s?):/i, "ws$1:") + "/";
+}
+
+/** One websocket to one variable, reopened with back-off until closed. */
+class Link {
+  constructor(client, name, onMessage) {
+    this.client = client;
+    this.name = name;
+    this.onMessage = onMessage;
+    this.ws = null;
+    this.closed = false;
+    this.attempts = 0;
+    this.timer = null;
+    this.everOpened = false;
+    this.onOpen = null;
+    this.open();
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === 1;
+  }
+
+  open() {
+    this.timer = null;
+    if (this.closed) return;
+    let ws;
+    try {
+      ws = new WebSocket(wsURL(this.client.base), this.name);
+    } catch (e) {
+      this.client._error(this.name, `cannot open a websocket: ${e.message || e}`, e);
+      this.retry();
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.everOpened = true;
+      this.attempts = 0;
+      this.client._emit("open", { name: this.name });
+      if (this.onOpen) this.onOpen();
+    };
+    ws.onmessage = (ev) => this.onMessage(ev.data);
+    ws.onerror = () => {
+      if (!opened) this.client._explain(this.name);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (opened) this.client._emit("close", { name: this.name, code: ev.code, reason: ev.reason });
+      this.retry();
+    };
+    this.ws = ws;
+  }
+
+  retry() {
+    if (this.closed || !this.client.options.reconnect || this.timer !== null) return;
+    const { minDelay, maxDelay } = this.client.options;
+    const delay = Math.min(maxDelay, minDelay * 2 ** this.attempts) * (0.75 + 0.25 * Math.random());
+    this.attempts += 1;
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  send(message) {
+    this.ws.send(message);
+  }
+
+  close() {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+  }
+}
+
+/** A subscription to a variable Csound sends to the web. */
+class Subscription {
+  constructor(client, name, callback, options) {
+    this.client = client;
+    this.name = name;
+    this.callback = callback;
+    this.options = options || {};
+    this.variable = null;
+    this.latest = null; // the newest data (Float64Array or string)
+    this.channels = null; // a-rate arrays: the newest frame, one Float64Array per element
+    this.frames = 0; // messages received
+    this.link = null;
+    this.closed = false;
+    // Wait for /csws.json (needed to split a-rate arrays), but not for long.
+    client.info().then(
+      (info) => this.start(info),
+      () => this.start(null),
+    );
+  }
+
+  start(info) {
+    if (this.closed) return;
+    this.variable = info ? info.variables.find((v) => v.name === this.name) || null : null;
+    if (info && this.variable === null) {
+      const names = info.variables.map((v) => v.name).join(", ") || "nothing yet";
+      this.client._error(this.name, `${this.name} is not on offer (yet); on offer: ${names}`);
+    } else if (this.variable && this.variable.direction !== "to_web") {
+      this.client._error(this.name, `${this.name} goes from the web to Csound: use send(), not subscribe()`);
+    }
+    this.link = new Link(this.client, this.name, (data) => this.receive(data));
+    // A variable that came on offer after /csws.json was read: learn its layout now.
+    this.link.onOpen = () => {
+      if (this.variable === null) {
+        this.client.info(true).then((i) => {
+          this.variable = i.variables.find((v) => v.name === this.name) || null;
+        }, () => {});
+      }
+    };
+  }
+
+  receive(data) {
+    let value;
+    if (typeof data === "string") {
+      value = data;
+    } else if (this.client.myfltBytes === 4) {
+      value = Float64Array.from(new Float32Array(data));
+    } else {
+      value = new Float64Array(data);
+    }
+    this.latest = value;
+    this.frames += 1;
+    const v = this.variable;
+    let channels;
+    if (v && v.layout === "interleaved" && typeof value !== "string") {
+      channels = deinterleave(value, v.values / v.frame_samples, v.frame_samples);
+      this.channels = channels;
+    }
+    try {
+      this.callback(value, { name: this.name, variable: v, channels, frames: this.frames });
+    } catch (e) {
+      this.client._error(this.name, `the callback for ${this.name} failed: ${e.message || e}`, e);
+    }
+  }
+
+  get isOpen() {
+    return this.link !== null && this.link.isOpen;
+  }
+
+  close() {
+    this.closed = true;
+    if (this.link) this.link.close();
+    this.client.subscriptions.delete(this);
+  }
+}
+
+/** Interleaved a-rate array frame -> one Float64Array per element. */
+export function deinterleave(frame, nelems, ksmps) {
+  const out = [];
+  for (let e = 0; e < nelems; e++) {
+    const ch = new Float64Array(ksmps);
+    for (let s = 0; s < ksmps; s++) ch[s] = frame[s * nelems + e];
+    out.push(ch);
+  }
+  return out;
+}
+
+/** One Float64Array per element -> the interleaved frame an a-rate array takes. */
+export function interleave(channels) {
+  const n = channels.length;
+  const ksmps = n ? channels[0].length : 0;
+  const out = new Float64Array(n * ksmps);
+  for (let e = 0; e < n; e++) {
+    const ch = channels[e];
+    for (let s = 0; s < ksmps; s++) out[s * n + e] = ch[s];
+  }
+  return out;
+}
+
+/** A connection to one csws server (one port): subscribe to and send variables. */
+export class Client extends EventTarget {
+  constructor(base, options) {
+    super();
+    this.base = httpBase(base);
+    this.options = { ...DEFAULTS, ...(options || {}) };
+    this.subscriptions = new Set();
+    this.senders = new Map(); // name -> { link, queue }
+    this.myfltBytes = 8;
+    this._info = null;
+    this._explaining = new Set();
+  }
+
+  /** /csws.json: what the server offers.  Cached; refresh=true fetches it again. */
+  info(refresh = false) {
+    if (this._info === null || refresh) {
+      const p = fetch(this.base + "/csws.json", { cache: "no-store" })
+        .then((r) => {
+          if (!r.ok) throw new Error(`${this.base}/csws.json: HTTP ${r.status}`);
+          return r.json();
+        })
+        .then((info) => {
+          this.myfltBytes = info.myflt_bytes || 8;
+          this._emit("info", info);
+          return info;
+        });
+      p.catch((e) => {
+        if (this._info === p) this._info = null; // try again next time
+        this._error(null, `cannot read ${this.base}/csws.json: ${e.message || e}`, e);
+      });
+      this._info = p;
+    }
+    return this._info;
+  }
+
+  /** Call callback(data, frame) with every message Csound sends on a variable. */
+  subscribe(name, callback, options) {
+    const sub = new Subscription(this, name, callback, options);
+    this.subscriptions.add(sub);
+    return sub;
+  }
+
+  /**
+   * Send a value to a variable Csound receives: a number (k, i), an array or
+   * typed array (arrays, a-rate blocks of ksmps samples), or a string (S).
+   * Returns true if sent now, false if queued until the socket opens.
+   */
+  send(name, value) {
+    const sender = this._sender(name);
+    const message = this._encode(value);
+    if (sender.link.isOpen) {
+      sender.link.send(message);
+      return true;
+    }
+    if (sender.audio) {
+      sender.queue.push(message);
+      if (sender.queue.length > this.options.queue) sender.queue.shift();
+    } else {
+      sender.queue = [message]; // control data: only the newest value matters
+    }
+    return false;
+  }
+
+  /** Send an a-rate array's block given as one Float64Array per element. */
+  sendChannels(name, channels) {
+    return this.send(name, interleave(channels));
+  }
+
+  /** Open the socket for a variable the page will send to, before the first send. */
+  open(name) {
+    this._sender(name);
+  }
+
+  /** Close every socket; no more reconnection. */
+  close() {
+    for (const sub of [...this.subscriptions]) sub.close();
+    for (const s of this.senders.values()) s.link.close();
+    this.senders.clear();
+  }
+
+  _sender(name) {
+    let sender = this.senders.get(name);
+    if (sender === undefined) {
+      sender = { link: null, queue: [], audio: rateOf(name, null) === "a" };
+      sender.link = new Link(this, name, () => {});
+      sender.link.onOpen = () => {
+        const queued = sender.queue;
+        sender.queue = [];
+        for (const m of queued) sender.link.send(m);
+      };
+      this.senders.set(name, sender);
+      this.info().then(
+        (info) => {
+          const v = info.variables.find((x) => x.name === name);
+          if (v === undefined) {
+            const names = info.variables.map((x) => x.name).join(", ") || "nothing yet";
+            this._error(name, `${name} is not on offer (yet); on offer: ${names}`);
+          } else {
+            sender.audio = v.rate === "a";
+            if (v.direction !== "from_web") this._error(name, `${name} goes from Csound to the web: use subscribe()`);
+          }
+        },
+        () => {},
+      );
+    }
+    return sender;
+  }
+
+  _encode(value) {
+    if (typeof value === "string") return value;
+    const F = this.myfltBytes === 4 ? Float32Array : Float64Array;
+    if (typeof value === "number") return F.of(value);
+    if (value instanceof F) return value;
+    if (ArrayBuffer.isView(value) || Array.isArray(value)) return F.from(value);
+    throw new TypeError("csws: send a number, an array of numbers, a typed array or a string");
+  }
+
+  // A socket failed before opening: say why, if /csws.json can tell.
+  _explain(name) {
+    if (this._explaining.has(name)) return;
+    this._explaining.add(name);
+    this.info(true).then(
+      (info) => {
+        this._explaining.delete(name);
+        const known = info.variables.some((v) => v.name === name);
+        this._error(name, known
+          ? `could not connect to ${name}`
+          : `${name} is not on offer (yet); on offer: ${info.variables.map((v) => v.name).join(", ") || "nothing yet"}`);
+      },
+      () => {
+        this._explaining.delete(name);
+        this._error(name, `could not connect to ${name}: is the server at ${this.base} running?`);
+      },
+    );
+  }
+
+  _error(name, message, cause) {
+    const detail = { name, message, cause };
+    if (typeof this.options.onError === "function") {
+      try {
+        this.options.onError(detail);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+    this.dispatchEvent(new CustomEvent("error", { detail }));
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** A client for the server at base (default: the page's own origin). */
+export function connect(base, options) {
+  return new Client(base, options);
+}
+
+export default connect;

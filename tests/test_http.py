@@ -1,0 +1,180 @@
+"""Plain HTTP on a websocket port: /csws.json, the client, pages, static files.
+
+Each test runs a real Csound under `csws run` and asks its port over
+loopback with http.client, which sends paths exactly as given (so path
+traversal attempts reach the server unnormalised).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from conftest import REALTIME, Performance, make_csd
+
+
+def get(port: int, path: str, timeout: float = 15.0, method: str = "GET") -> tuple[int, dict, bytes]:
+    """(status, headers, body) of one request, retrying while the server comes up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        finally:
+            conn.close()
+
+
+ORC = """instr 1
+  kcount init 0
+  kcount += 1
+  aout = 0
+  aArr[] init 3
+  kArr[] init 2, 4
+  Sname = "hello"
+  kin init 0
+  kin, Sin websocket {port}, kcount, aout, aArr, kArr, Sname
+endin
+"""
+
+
+def test_csws_json_matches_the_orchestra(perform, port):
+    p = perform(ORC.format(port=port), "i1 0 20", ksmps=16, sr=44100)
+    p.wait_for("websocket server on")
+    status, headers, body = get(port, "/csws.json")
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    info = json.loads(body)
+    assert info["ksmps"] == 16 and info["sr"] == 44100 and info["myflt_bytes"] == 8 and info["port"] == port
+    got = {v["name"]: v for v in info["variables"]}
+    assert set(got) == {"kin", "Sin", "kcount", "aout", "aArr", "kArr", "Sname"}
+    expect = {  # name: (direction, type, shape, values, layout, dtype)
+        "kin": ("from_web", "k", [], 1, "scalar", "float64"),
+        "Sin": ("from_web", "S", [], 0, "scalar", "utf-8"),
+        "kcount": ("to_web", "k", [], 1, "scalar", "float64"),
+        "aout": ("to_web", "a", [], 16, "block", "float64"),
+        "aArr": ("to_web", "a[]", [3], 48, "interleaved", "float64"),
+        "kArr": ("to_web", "k[]", [2, 4], 8, "row-major", "float64"),
+        "Sname": ("to_web", "S", [], 0, "scalar", "utf-8"),
+    }
+    for name, (direction, typ, shape, values, layout, dtype) in expect.items():
+        v = got[name]
+        assert (v["direction"], v["type"], v["shape"], v["values"], v["layout"], v["dtype"]) == (
+            direction, typ, shape, values, layout, dtype), v
+        assert v["rate"] == typ[0]
+        assert v["frame_samples"] == (16 if typ.startswith("a") else 1)
+
+
+def test_packaged_client_and_default_page(perform, port):
+    perform(ORC.format(port=port), "i1 0 20")
+    status, headers, body = get(port, "/csws.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    assert body == (resources.files("csws") / "web" / "csws.js").read_bytes()
+    assert b"export function connect" in body
+    status, headers, body = get(port, "/csws.d.ts")
+    assert status == 200 and b"export declare class Client" in body
+    # No page configured: a built-in one that lists the variables.
+    status, headers, body = get(port, "/")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert b"/csws.js" in body
+    status, headers, body = get(port, "/csws.js", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 1000
+    assert get(port, "/nothing-here.html")[0] == 404
+
+
+def test_static_files(perform, port, tmp_path):
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("<!DOCTYPE html><title>mine</title>")
+    (site / "app.js").write_text("export const x = 1;\n")
+    (site / "style.css").write_text("body { color: red }\n")
+    (site / "sub" / "data.json").write_text('{"a": 1}')
+    (site / "sub" / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    p = perform(ORC.format(port=port), "i1 0 20", env={"CSWS_STATIC_DIR": str(site)})
+    p.wait_for("websocket server on")
+    cases = {
+        "/": ("text/html; charset=utf-8", b"<!DOCTYPE html><title>mine</title>"),
+        "/index.html": ("text/html; charset=utf-8", b"<!DOCTYPE html><title>mine</title>"),
+        "/app.js": ("text/javascript; charset=utf-8", b"export const x = 1;\n"),
+        "/style.css?v=2": ("text/css; charset=utf-8", b"body { color: red }\n"),
+        "/sub/data.json": ("application/json", b'{"a": 1}'),
+        "/sub/": None,  # a directory without index.html
+        "/sub/picture.png": ("image/png", (site / "sub" / "picture.png").read_bytes()),
+    }
+    for path, want in cases.items():
+        status, headers, body = get(port, path)
+        if want is None:
+            assert status == 404, path
+            continue
+        assert status == 200, path
+        assert headers["content-type"] == want[0], path
+        assert body == want[1], path
+    # /csws.json and /csws.js still win over files of the same name.
+    (site / "csws.json").write_text("{}")
+    assert json.loads(get(port, "/csws.json")[2])["port"] == port
+
+
+def test_path_traversal_refused(perform, port, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "ok.txt").write_text("fine")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    (site / "link.txt").symlink_to(secret)  # a link out of the directory
+    p = perform(ORC.format(port=port), "i1 0 20", env={"CSWS_STATIC_DIR": str(site)})
+    p.wait_for("websocket server on")
+    assert get(port, "/ok.txt")[2] == b"fine"
+    for path in ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/ok.txt/../../secret.txt",
+                 "/%2E%2E%2Fsecret.txt", "/..\\secret.txt", "/..%5csecret.txt", "/link.txt",
+                 "/" + "/".join([".."] * 8) + str(secret), "//" + str(secret), "/ok.txt%00.html"]:
+        status, _, body = get(port, path)
+        assert status in (403, 404), (path, status)
+        assert b"SECRET" not in body, path
+
+
+def test_csd_html_served_at_root(tmp_path, port):
+    page = "<html>\n<head><title>from the csd</title></head>\n<body><p id=x>csd page</p></body>\n</html>"
+    csd = tmp_path / "piece.csd"
+    csd.write_text(make_csd(ORC.format(port=port), "i1 0 20") + page + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CSWS_INDEX_HTML", "CSWS_STATIC_DIR")}
+    p = Performance([sys.executable, "-m", "csws", "run", str(csd), *REALTIME], tmp_path / "log.txt", env=env)
+    try:
+        p.wait_for("websocket server on")
+        status, headers, body = get(port, "/")
+        assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+        assert body == b"<!DOCTYPE html>\n" + page.encode()
+        assert b"CsInstruments" not in body
+    finally:
+        p.stop()
+
+
+def test_index_html_setting(perform, port, tmp_path):
+    index = tmp_path / "front.html"
+    index.write_text("<!DOCTYPE html><p>front</p>")
+    p = perform(ORC.format(port=port), "i1 0 20", env={"CSWS_INDEX_HTML": str(index)})
+    p.wait_for("websocket server on")
+    assert get(port, "/")[2] == b"<!DOCTYPE html><p>front</p>"
+
+
+def test_static_flag_of_csws_run(tmp_path, port):
+    site = tmp_path / "www"
+    site.mkdir()
+    (site / "page.html").write_text("<p>static flag</p>")
+    csd = tmp_path / "piece.csd"
+    csd.write_text(make_csd(ORC.format(port=port), "i1 0 20"))
+    cmd = [sys.executable, "-m", "csws", "run", "--static", str(site), str(csd), *REALTIME]
+    p = Performance(cmd, tmp_path / "log.txt", env=dict(os.environ))
+    try:
+        p.wait_for("websocket server on")
+        assert get(port, "/page.html")[2] == b"<p>static flag</p>"
+    finally:
+        p.stop()

@@ -1,0 +1,106 @@
+"""The GitHub workflows are valid and build wheels for every platform we promise.
+
+Validated offline against the GitHub-workflow schema that check-jsonschema
+ships (--builtin-schema), then read with PyYAML for what they name. Runs from
+the checkout's tests/ directory; skipped where .github is absent, as when the
+tests run from a copy beside an installed wheel.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+pytestmark = pytest.mark.skipif(not WORKFLOWS.is_dir(), reason="no .github/workflows beside tests/ (installed copy)")
+
+PYTHONS = ["cp310-*", "cp311-*", "cp312-*", "cp313-*"]
+
+
+def load(name: str) -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def cibuildwheel_config() -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+
+
+def test_workflows_match_github_schema() -> None:
+    pytest.importorskip("check_jsonschema")
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert files, "no workflow files"
+    run = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_wheels_cover_every_platform() -> None:
+    wf = load("wheels.yml")
+    include = wf["jobs"]["wheels"]["strategy"]["matrix"]["include"]
+    pairs = {(m["os"].split("-")[0], m["arch"]) for m in include}
+    assert ("ubuntu", "x86_64") in pairs
+    assert ("ubuntu", "aarch64") in pairs
+    assert ("macos", "arm64") in pairs
+    assert ("macos", "x86_64") in pairs
+    assert ("windows", "AMD64") in pairs
+    # The macOS runners really are the two architectures (an Intel image, macos-14+ Apple silicon).
+    macs = {m["arch"]: m["os"] for m in include if m["os"].startswith("macos")}
+    assert macs["x86_64"] in ("macos-13", "macos-15-intel")
+    assert int(macs["arm64"].split("-")[1]) >= 14
+
+
+def test_aarch64_uses_qemu() -> None:
+    steps = load("wheels.yml")["jobs"]["wheels"]["steps"]
+    qemu = [s for s in steps if "setup-qemu-action" in s.get("uses", "")]
+    assert qemu and "aarch64" in qemu[0]["if"]
+
+
+def test_wheels_run_cibuildwheel_for_cpython_310_to_313() -> None:
+    steps = load("wheels.yml")["jobs"]["wheels"]["steps"]
+    cibw = [s for s in steps if "pypa/cibuildwheel" in s.get("uses", "")]
+    assert len(cibw) == 1
+    assert cibw[0]["env"]["CIBW_BUILD"].split() == PYTHONS
+    cfg = cibuildwheel_config()
+    assert cfg["build"].split() == PYTHONS
+    assert "test-command" in cfg and "{project}/tests" in cfg["test-command"]
+
+
+def test_csound_headers_and_repair_per_platform() -> None:
+    cfg = cibuildwheel_config()
+    assert "csound_headers.py" in cfg["linux"]["before-all"]
+    assert cfg["linux"]["manylinux-x86_64-image"] and cfg["linux"]["manylinux-aarch64-image"]
+    assert "macos_csound.sh" in cfg["macos"]["before-all"]
+    assert "csound_headers.py" in cfg["windows"]["before-all"]
+    assert "-Dcsound_include=" in cfg["windows"]["config-settings"]["setup-args"]
+    assert "delvewheel repair" in cfg["windows"]["repair-wheel-command"]
+    for script in ("csound_headers.py", "macos_csound.sh"):
+        assert (ROOT / ".github" / "scripts" / script).is_file()
+
+
+def test_sdist_job() -> None:
+    steps = load("wheels.yml")["jobs"]["sdist"]["steps"]
+    assert any("build" in s.get("run", "") for s in steps)
+
+
+def test_ci_runs_ci_script_on_debian_and_ubuntu() -> None:
+    wf = load("ci.yml")
+    # PyYAML reads the bare key `on` as True.
+    triggers = wf.get("on", wf.get(True))
+    assert "push" in triggers
+    job = wf["jobs"]["ci"]
+    images = job["strategy"]["matrix"]["image"]
+    assert any(i.startswith("debian:") for i in images)
+    assert any(i.startswith("ubuntu:") for i in images)
+    assert any(s.get("run", "").strip() == "bash .ci/run" for s in job["steps"])
