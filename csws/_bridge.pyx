@@ -62,13 +62,19 @@ cdef class Wake:
         return <size_t>&self.w
 
     def clear(self) -> None:
-        """Re-arm, then drain the bytes already sent."""
-        csws_wake_clear(&self.w)
+        """Drain the bytes already sent, then re-arm (before reading the rings).
+
+        In this order a byte sent after the drain stays queued for the next
+        wake-up.  Re-arming first could lose the wake-ups for good: the perf
+        thread would claim and send in between, the drain would eat that
+        byte, and `pending` would stay set with nothing left to read.
+        """
         try:
             while self.reader.recv(4096):
                 pass
         except BlockingIOError:
             pass
+        csws_wake_clear(&self.w)
 
     def set_clients(self, n: int) -> None:
         csws_wake_set_clients(&self.w, n)

@@ -108,8 +108,11 @@ cdef class Ring:
         return frames
 
     def latest(self):
-        """The newest frame published, or None if there is none (yet)."""
-        cdef uint64_t head = csws_ring_head(self.r)
-        if head == 0:
+        """The newest frame read so far (skip_to_head/read_new), or None.
+
+        Not the newest published: a client joining gets this one, and the
+        fan-out goes on from the next, so nothing is sent twice or skipped.
+        """
+        if self.cursor == 0:
             return None
-        return self._copy(head - 1)
+        return self._copy(self.cursor - 1)

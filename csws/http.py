@@ -137,7 +137,7 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
 
 def _settings_of(server: PortServer) -> Settings:
     # Read once per port server, like the other settings (when it starts serving).
-    settings = _settings.get(server)
+    settings = getattr(server, "settings", None) or _settings.get(server)
     if settings is None:
         settings = _settings[server] = Settings.from_env()
     return settings

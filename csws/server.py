@@ -21,7 +21,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from csws import __version__, http, security
+from csws import __version__, clients, http, security
 from csws._bridge import Wake
 from csws._ring import Ring
 from csws.config import Settings
@@ -133,6 +133,9 @@ class PortServer:
         warning = security.listen_warning(host, self.port, self.settings.token)
         if warning:
             self.log(warning, True)
+        if self.max_string != self.settings.max_string:
+            self.log(f"csws: CSWS_MAX_STRING={self.settings.max_string} is outside 1..{MAX_STRING}; "
+                     f"using {self.max_string}", True)
         asyncio.get_running_loop().add_reader(self.wake.reader, self._on_wake)
 
     async def close(self) -> None:
@@ -252,12 +255,24 @@ class PortServer:
                                   "closed that client (1009)")
 
     def _join(self, var: Variable, ws: ServerConnection) -> None:
+        try:
+            opts = clients.join(ws, var.spec)  # ?dtype=float32&frames=M (csws/clients.py)
+        except clients.BadOption as e:
+            self._warn(f"option:{var.spec.name}", f"csws: port {self.port}: {var.spec.name}: {e}; "
+                                                  "closed that client (1008)")
+            asyncio.ensure_future(ws.close(1008, str(e)[:120]))
+            return
         if var.spec.direction is Direction.TO_WEB:
             if not var.clients and var.ring is not None:
                 var.ring.skip_to_head()  # a first reader wants fresh data, not a backlog
+            elif var.ring is not None:
+                # Others read on: hand them what is pending first, so that the newcomer's
+                # latest value is the last frame read and its stream goes on from there.
+                for frame in var.ring.read_new():
+                    self._fan_out(var, frame)
             first = var.latest_message()
             if first is not None:
-                broadcast([ws], first)
+                broadcast([ws], clients.convert(var.spec, first, opts.dtype))
                 var.sent += 1
         var.clients.add(ws)
         self._nclients += 1
@@ -289,12 +304,6 @@ class PortServer:
 
     def _fan_out(self, var: Variable, frame: bytes) -> None:
         message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
-        ready = []
-        for ws in var.clients:
-            if ws.transport.get_write_buffer_size() > var.send_limit:
-                var.dropped += 1
-            else:
-                ready.append(ws)
-        if ready:
-            broadcast(ready, message)
-            var.sent += len(ready)
+        sent, dropped = clients.deliver(var.spec, var.clients, message, var.send_limit)
+        var.sent += sent
+        var.dropped += dropped

@@ -119,12 +119,16 @@ def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) ->
     if isinstance(message, str):
         try:
             value = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
             raise BadMessage(f"{spec.name}: text that is not a JSON number or array") from None
-        arr = np.asarray(value, dtype=object).ravel()
-        if arr.size != n or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arr
-        ):
+        try:
+            arr = np.asarray(value, dtype=object).ravel()
+            ok = arr.size == n and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arr
+            )
+        except (ValueError, OverflowError):  # too many dimensions; an integer beyond any float
+            ok = False
+        if not ok:
             raise BadMessage(f"{spec.name}: expected a JSON array of {n} numbers")
         return np.asarray(arr, dtype=MYFLT).tobytes()
     size = len(message)

@@ -9,9 +9,10 @@
 ;   csws run --static examples examples/websocket.csd
 ;   then open http://127.0.0.1:8888/websocket.html
 ;
-; (or: csound --opcode-lib="$(csws plugin-path)" examples/websocket.csd, and
-; open websocket.html from disk).  Each variable is its own websocket: the page
-; connects with the variable's name as the subprotocol ("klfo", "kslider").
+; With the stock csound command, the same:
+;   CSWS_STATIC_DIR=examples csound --opcode-lib="$(csws plugin-path)" examples/websocket.csd
+; Each variable is its own websocket: the page connects with the variable's
+; name as the subprotocol ("klfo", "kslider").
 sr = 48000
 ksmps = 64
 nchnls = 1

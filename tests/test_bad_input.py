@@ -12,7 +12,6 @@ import asyncio
 import base64
 import os
 import re
-import signal
 import socket
 import struct
 
@@ -35,6 +34,10 @@ def orchestra(port: int) -> str:
   kArrBack[] = kArr
   Sin websocket {port}
   Sback strcpyk Sin
+  kquit websocket {port}
+  if kquit > 0 then
+    event "e", 0, 0
+  endif
   kecho websocket {port}, kback, kArrBack, Sback, kcount
 endin"""
 
@@ -75,10 +78,16 @@ async def healthy(port: int) -> Healthy:
     return h
 
 
-def report(p) -> str:
-    """Stop `csws run` as Ctrl-C does; the output then ends with the counters."""
-    p.proc.send_signal(signal.SIGINT)
-    p.wait()
+def report(p, port: int) -> str:
+    """End the performance (the piece ends its score when told on kquit): the output then
+    ends with the counters."""
+    async def quit():
+        ws = await connect_var(port, "kquit")
+        await ws.send(np.array([1.0]).tobytes())
+        await ws.wait_closed()  # the instrument ended: close 1001
+
+    run(quit())
+    assert p.wait() == 0
     return p.output
 
 
@@ -153,7 +162,7 @@ def test_wrong_size_binary_frame(piece, port):
         await h.check()
 
     run(main())
-    out = report(piece)
+    out = report(piece, port)
     warnings = re.findall(r"kin: a binary message of 5 bytes; expected 8 \(1 float64\) or 4 \(1 float32\)", out)
     # One warning, not twenty: at most one per variable per 5 s (this took far less on any machine
     # that passes the rest; a second one would say how many it stood for).
@@ -178,7 +187,7 @@ def test_text_to_numeric_variable(piece, port):
         await h.check()
 
     run(main())
-    out = report(piece)
+    out = report(piece, port)
     assert counters(out, "kin")["rejected"] == 8
     assert counters(out, "kArr")["rejected"] == 1
     assert "kin: text that is not a JSON number or array" in out or "kin: expected a JSON array of 1 numbers" in out
@@ -238,7 +247,7 @@ def test_invalid_utf8_string(piece, port):
         await h.check()
 
     run(main())
-    out = report(piece)
+    out = report(piece, port)
     assert counters(out, "Sin")["rejected"] == 1
     assert "Sin: not UTF-8" in out
 
@@ -301,5 +310,5 @@ def test_client_vanishes_mid_frame(piece, port, partial):
         await h.check()
 
     run(main())
-    out = report(piece)
+    out = report(piece, port)
     assert counters(out, "kin")["rejected"] == 0

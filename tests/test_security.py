@@ -229,7 +229,10 @@ def test_handshake_timeout(perform, port):
     run(main())
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"GET / HTTP/1.1\r\n")  # ... and nothing more
-        assert s.recv(4096) == b""  # the server hung up (well before our 10 s)
+        try:
+            assert s.recv(4096) == b""  # the server hung up (well before our 10 s)
+        except ConnectionResetError:
+            pass  # ... or reset the connection
 
 
 def test_run_flags_set_the_environment(tmp_path, port):

@@ -45,7 +45,7 @@ def run(coro):
 
 
 def test_k_to_web(perform, port):
-    p = perform(f"instr 1\n{COUNTER}\n  kval = kcount / 7\n  kecho websocket {port}, kval\nendin", "i1 0 10")
+    p = perform(f"instr 1\n{COUNTER}\n  kval = kcount / 7\n  kecho websocket {port}, kval\nendin", "i1 0 60")
 
     async def main():
         ws = await connect_var(port, "kval")
@@ -63,7 +63,7 @@ def test_k_to_web(perform, port):
 
 def test_a_to_web(perform, port):
     orc = FILL_AUDIO + f"instr 1\n{COUNTER}\n  asig fill kcount, 0\n  kecho websocket {port}, asig\nendin"
-    perform(orc, "i1 0 10")
+    perform(orc, "i1 0 60")
 
     async def main():
         ws = await connect_var(port, "asig")
@@ -91,7 +91,7 @@ def test_karray_to_web(perform, port):
   od
   kecho websocket {port}, kArr
 endin"""
-    perform(orc, "i1 0 10")
+    perform(orc, "i1 0 60")
 
     async def main():
         ws = await connect_var(port, "kArr")
@@ -113,7 +113,7 @@ def test_aarray_to_web_is_interleaved(perform, port):
   aArr[2] fill kcount, 200
   kecho websocket {port}, aArr
 endin"""
-    perform(orc, "i1 0 10")
+    perform(orc, "i1 0 60")
 
     async def main():
         ws = await connect_var(port, "aArr")
@@ -135,7 +135,7 @@ def test_string_to_web(perform, port):
   Sval sprintfk "count %d", kcount
   kecho websocket {port}, Sval
 endin"""
-    perform(orc, "i1 0 10")
+    perform(orc, "i1 0 60")
 
     async def main():
         ws = await connect_var(port, "Sval")
@@ -154,7 +154,7 @@ def test_init_values_sent_on_connect(perform, port):
   Sinit = "héllo"
   kecho websocket {port}, ival, iArr, Sinit
 endin"""
-    perform(orc, "i1 0 10")
+    perform(orc, "i1 0 60")
 
     async def main():
         out = {}
@@ -178,7 +178,7 @@ def echo(orc_body: str) -> str:
 
 
 def test_k_from_web(perform, port):
-    perform(echo(f"  kin websocket {port}\n  kback = kin\n  kecho websocket {port}, kback"), "i1 0 20")
+    perform(echo(f"  kin websocket {port}\n  kback = kin\n  kecho websocket {port}, kback"), "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "kin")
@@ -193,7 +193,7 @@ def test_k_from_web(perform, port):
 
 
 def test_a_from_web_is_a_fifo(perform, port):
-    perform(echo(f"  ain websocket {port}\n  aback = ain\n  kecho websocket {port}, aback"), "i1 0 20")
+    perform(echo(f"  ain websocket {port}\n  aback = ain\n  kecho websocket {port}, aback"), "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "ain")
@@ -219,7 +219,7 @@ def test_karray_from_web(perform, port):
   kin websocket {port}
   kback[] = kin
   kecho websocket {port}, kback""")
-    perform(orc, "i1 0 20")
+    perform(orc, "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "kin")
@@ -239,7 +239,7 @@ def test_aarray_from_web_interleaved(perform, port):
   a0 = ain[0]
   a1 = ain[1]
   kecho websocket {port}, a0, a1""")
-    perform(orc, "i1 0 20")
+    perform(orc, "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "ain")
@@ -259,7 +259,7 @@ def test_aarray_from_web_interleaved(perform, port):
 
 
 def test_string_from_web(perform, port):
-    perform(echo(f'  Sin websocket {port}\n  Sback strcpyk Sin\n  kecho websocket {port}, Sback'), "i1 0 20")
+    perform(echo(f'  Sin websocket {port}\n  Sback strcpyk Sin\n  kecho websocket {port}, Sback'), "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "Sin")
@@ -286,7 +286,7 @@ def test_i_from_web_latches_first_value(perform, port):
     kI += 1
   od
   kecho websocket {port}, kback, kArr""")
-    perform(orc, "i1 0 20")
+    perform(orc, "i1 0 60")
 
     async def main():
         tx = await connect_var(port, "iin")
@@ -314,7 +314,7 @@ def test_several_inputs_and_receive_only(perform, port, host):
   kreply websocket {port}, k1, k2
   konly websocket {port + 1}
 endin"""
-    p = perform(orc, "i1 0 10", host=host)
+    p = perform(orc, "i1 0 60", host=host)
 
     async def main():
         a = await connect_var(port, "k1")

@@ -9,7 +9,7 @@ what="${1:-demo}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(csound libcsound64-dev csound-plugins pkg-config gcc python3-venv python3-dev)
-[ "$what" = test ] && packages+=(chromium binutils)
+[ "$what" = test ] && packages+=(chromium binutils libcsnd-dev git)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -26,6 +26,6 @@ case "$what" in
   demo) exec .venv/bin/csws demo ;;
   test)
     # From outside the checkout, so that the tests use the installed package.
-    cd tests && exec ../.venv/bin/python -m pytest -p no:cacheprovider "${@:2}" ;;
+    cd tests && exec ../.venv/bin/python -m pytest -p no:cacheprovider -ra "${@:2}" ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac

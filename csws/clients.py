@@ -1,0 +1,139 @@
+"""Per-client options and delivery: what each client asked for in its URL.
+
+A client may add options to the query string of the websocket URL, e.g.
+``ws://host:8888/?dtype=float32&frames=4``:
+
+* ``dtype=float32`` - numbers to the web arrive as float32 instead of the
+  native MYFLT (float64).  Each frame is converted once per dtype, however
+  many clients want it.
+* ``frames=M`` - a-rate variables to the web only: one message carries M
+  consecutive k-cycles (M times the usual frame, in order), which cuts the
+  per-message cost at small ksmps.  Each client collects its own M.
+
+Other query parameters (``token=...``) are not ours and are ignored.  A bad
+value of ours closes the connection with 1008 and says why.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Iterable
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from websockets.asyncio.connection import broadcast
+from websockets.asyncio.server import ServerConnection
+
+from csws.variables import MYFLT, Direction, Kind, VarSpec
+
+DTYPES = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32)}
+MAX_FRAMES = 4096  # k-cycles in one message
+MAX_MESSAGE = 16 << 20  # bytes in one accumulated message: frames=M is capped by this too
+
+
+class BadOption(ValueError):
+    """A query option the server cannot honour."""
+
+
+@dataclass(frozen=True)
+class Options:
+    dtype: np.dtype = MYFLT
+    frames: int = 1
+
+
+DEFAULT = Options()
+
+
+@dataclass(eq=False)
+class Client:
+    """One client's options and, with frames=M, its partly filled message."""
+
+    options: Options
+    pending: list[bytes] = field(default_factory=list)
+
+
+_clients: "weakref.WeakKeyDictionary[ServerConnection, Client]" = weakref.WeakKeyDictionary()
+
+
+def parse(path: str, spec: VarSpec) -> Options:
+    """The options in a request path's query string, checked against the variable."""
+    query = parse_qs(urlsplit(path).query, keep_blank_values=True)
+    dtype = MYFLT
+    frames = 1
+    if "dtype" in query:
+        name = query["dtype"][-1].strip().lower()
+        if name not in DTYPES:
+            raise BadOption(f"dtype={name!r}: use float64 or float32")
+        dtype = DTYPES[name]
+    if "frames" in query:
+        raw = query["frames"][-1].strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_FRAMES:
+            raise BadOption(f"frames={raw!r}: a whole number from 1 to {MAX_FRAMES}")
+        frames = int(raw)
+        if frames > 1 and not (spec.kind.is_audio and spec.direction is Direction.TO_WEB):
+            raise BadOption(f"frames= is for a-rate variables sent to the web; {spec.name} is not one")
+        if frames * spec.frame_bytes > MAX_MESSAGE:
+            raise BadOption(f"frames={frames}: messages of more than {MAX_MESSAGE >> 20} MiB")
+    return Options(dtype, frames)
+
+
+def join(ws: ServerConnection, spec: VarSpec) -> Options:
+    """Record a new client's options (BadOption if they make no sense)."""
+    request = getattr(ws, "request", None)
+    opts = parse(request.path if request is not None else "/", spec)
+    if opts != DEFAULT:
+        _clients[ws] = Client(opts)
+    return opts
+
+
+def options(ws: ServerConnection) -> Options:
+    client = _clients.get(ws)
+    return client.options if client is not None else DEFAULT
+
+
+def convert(spec: VarSpec, message: bytes | str, dtype: np.dtype) -> bytes | str:
+    """A native frame in the dtype a client asked for (strings stay text)."""
+    if isinstance(message, str) or spec.kind is Kind.S or dtype == MYFLT:
+        return message
+    return np.frombuffer(message, dtype=MYFLT).astype(dtype).tobytes()
+
+
+def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,
+            send_limit: int) -> tuple[int, int]:
+    """Send one frame to every client in its own format.
+
+    Returns (frames sent, frames dropped), summed over clients.  A client with
+    more than send_limit bytes queued loses this frame (or, with frames=M, the
+    whole message it completes): its own loss, nobody else's.
+    """
+    sent = dropped = 0
+    by_dtype: dict[np.dtype, list[ServerConnection]] = {}
+    converted: dict[np.dtype, bytes | str] = {MYFLT: frame}
+    for ws in conns:
+        client = _clients.get(ws)
+        opts = client.options if client is not None else DEFAULT
+        if opts.frames == 1:
+            if ws.transport.get_write_buffer_size() > send_limit:
+                dropped += 1
+            else:
+                by_dtype.setdefault(opts.dtype, []).append(ws)
+            continue
+        data = converted.get(opts.dtype)
+        if data is None:
+            data = converted[opts.dtype] = convert(spec, frame, opts.dtype)
+        client.pending.append(data)
+        if len(client.pending) >= opts.frames:
+            message = b"".join(client.pending)
+            client.pending.clear()
+            if ws.transport.get_write_buffer_size() > send_limit:
+                dropped += opts.frames
+            else:
+                broadcast([ws], message)
+                sent += opts.frames
+    for dtype, ready in by_dtype.items():
+        data = converted.get(dtype)
+        if data is None:
+            data = converted[dtype] = convert(spec, frame, dtype)
+        broadcast(ready, data)
+        sent += len(ready)
+    return sent, dropped
