@@ -24,7 +24,10 @@ def run(args: list[str]) -> int:
     if page is not None and not os.environ.get("CSWS_INDEX_HTML"):
         os.environ["CSWS_INDEX_HTML"] = page
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly as on Ctrl-C
+        # Stop as cleanly as on Ctrl-C, also when started with SIGINT ignored
+        # (as a shell's background job is).
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
     cs = Csound()
     try:
         if cs.compile([f"--opcode-lib={plugin_path()}", *args]) != 0:

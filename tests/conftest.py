@@ -118,3 +118,11 @@ def perform(tmp_path):
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def port2(port) -> int:
+    """A second free port, different from `port`."""
+    while (p := free_port()) == port:
+        pass
+    return p

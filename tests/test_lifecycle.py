@@ -159,6 +159,37 @@ endin"""
     assert p.output.count("websocket server on") == 2, p.output[-2000:]
 
 
+def test_back_to_back_notes_reopen_the_port(perform, port):
+    # Each note is the port's only instance: its end closes the port and the
+    # next note, a k-cycle later, must wait for that close before it listens.
+    orc = f"instr 1\n{COUNTER}\n  kd websocket {port}, kcount\nendin"
+    p = perform(orc, "i1 0 0.2\ni1 0.2 0.2\ni1 0.4 0.2\ni1 0.6 0.2", options=["-n", "-d"])
+    assert p.wait(60) == 0
+    out = p.output
+    assert "INIT ERROR" not in out, out[-3000:]
+    assert out.count("websocket server on") == 4, out[-3000:]
+    assert port_is_free(port)
+
+
+def test_back_to_back_notes_with_a_client(perform, port):
+    # The first note's client is still being closed (1001) when the next note
+    # starts: its attach waits for the old server to let go of the port.
+    orc = f"instr 1\n{COUNTER}\n  kd websocket {port}, kcount\nendin\ninstr 99\n  printks \"alive\\n\", 1\nendin"
+    p = perform(orc, "i1 0 1\ni1 1 30\ni99 0 30")
+
+    async def main():
+        ws = await connect_var(port, "kcount")
+        await frames(ws, 5)
+        code = await until_closed(ws)
+        ws2 = await connect_var(port, "kcount")
+        return code, await frames(ws2, 5)
+
+    code, got = run(main())
+    assert code == 1001 and len(got) == 5
+    assert "INIT ERROR" not in p.output, p.output[-3000:]
+    assert p.output.count("websocket server on") == 2, p.output[-3000:]
+
+
 # ---------------------------------------------------------------- ending Csound
 
 

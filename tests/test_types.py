@@ -273,10 +273,10 @@ def test_string_from_web(perform, port):
     assert run(main())
 
 
-def test_i_from_web_latches_first_value(perform, port):
+def test_i_from_web_latches_first_value(perform, port, port2):
     orc = echo(f"""  iin websocket {port}
   iArr[] init 2
-  iArr websocket {port + 1}
+  iArr websocket {port2}
   kzero init 0
   kback = iin + kzero  ; read at k-rate: the i-variable changes when a value arrives
   kArr[] init 2
@@ -290,7 +290,7 @@ def test_i_from_web_latches_first_value(perform, port):
 
     async def main():
         tx = await connect_var(port, "iin")
-        txa = await connect_var(port + 1, "iArr")
+        txa = await connect_var(port2, "iArr")
         rx = await connect_var(port, "kback")
         rxa = await connect_var(port, "kArr")
         await tx.send(np.array([42.5]).tobytes())
@@ -305,25 +305,25 @@ def test_i_from_web_latches_first_value(perform, port):
 
 
 @pytest.mark.parametrize("host", ["csws", "csound"])
-def test_several_inputs_and_receive_only(perform, port, host):
+def test_several_inputs_and_receive_only(perform, port, port2, host):
     """Our extensions: several inputs, each on its own protocol; and none."""
     orc = f"""instr 1
 {COUNTER}
   k1 = kcount
   k2 = -kcount
   kreply websocket {port}, k1, k2
-  konly websocket {port + 1}
+  konly websocket {port2}
 endin"""
     p = perform(orc, "i1 0 60", host=host)
 
     async def main():
         a = await connect_var(port, "k1")
         b = await connect_var(port, "k2")
-        c = await connect_var(port + 1, "konly")
+        c = await connect_var(port2, "konly")
         fa, fb = await frames(a, 5), await frames(b, 5)
         await c.send(np.array([1.0]).tobytes())
         return fa, fb
 
     fa, fb = run(main())
     assert all(f64(x)[0] > 0 for x in fa) and all(f64(x)[0] < 0 for x in fb)
-    p.wait_for(r"csws: websocket server on ws://127\.0\.0\.1:%d/" % (port + 1))
+    p.wait_for(r"csws: websocket server on ws://127\.0\.0\.1:%d/" % (port2))

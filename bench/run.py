@@ -1,0 +1,428 @@
+"""Benchmarks: our `websocket` opcode against the original, side by side.
+
+    python bench/run.py            # everything, about 2-3 minutes
+    python bench/run.py --quick    # shorter runs, for a smoke test
+
+Both run under the stock `csound` command on the same orchestras.  Csound
+loads the original (Debian's csound-plugins, libwebsocketIO.so) from its
+plugin directory by itself; ours is loaded with
+`--opcode-lib=$(csws plugin-path)` and takes over the `websocket` entry.
+A third column runs the same orchestra without the opcode where that makes
+sense (CPU, memory).
+
+Real-time runs use sr=48000, ksmps=32, `-odac -+rtaudio=null -b32 -B64`:
+real-time pacing without a sound card.  Clients are Python websockets
+clients over loopback, in this process.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from websockets.asyncio.client import connect
+
+SR, KSMPS = 48000, 32
+KR = SR / KSMPS
+REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
+CSOUND = shutil.which("csound") or "csound"
+WORK = Path(tempfile.mkdtemp(prefix="csws-bench-"))
+
+
+def plugin_path() -> str:
+    from csws import plugin_path as p
+
+    return p()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def csd(orc: str, score: str) -> str:
+    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {KSMPS}\nnchnls = 1\n0dbfs = 1\n"
+            f"{orc}\n</CsInstruments>\n<CsScore>\n{score}\n</CsScore>\n</CsoundSynthesizer>\n")
+
+
+@dataclass
+class Run:
+    """A Csound child: its output lines with arrival times, and its rusage."""
+
+    impl: str  # "ours" | "original" | "none"
+    orc: str
+    score: str
+    options: list[str]
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    exit_time: float = 0.0
+    cpu: float = 0.0
+    maxrss_kib: int = 0
+    returncode: int = 0
+
+    def start(self) -> "Run":
+        path = WORK / f"piece-{id(self)}.csd"
+        path.write_text(csd(self.orc, self.score))
+        cmd = [CSOUND, *self.options, str(path)]
+        if self.impl == "ours":
+            cmd.insert(1, f"--opcode-lib={plugin_path()}")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=WORK)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for raw in self.proc.stdout:
+            self.lines.append((time.monotonic(), raw.decode("utf-8", "replace")))
+        # The pipe closes when the process exits; wait4 gives the child's own usage.
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.exit_time = time.monotonic()
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.returncode = self.proc.returncode
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.maxrss_kib = usage.ru_maxrss
+
+    def wait(self, timeout: float = 120.0) -> "Run":
+        self._reader.join(timeout)
+        if self._reader.is_alive():
+            self.proc.kill()
+            self._reader.join()
+        return self
+
+    def when(self, pattern: str) -> float | None:
+        for t, line in self.lines:
+            if re.search(pattern, line):
+                return t
+        return None
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.when(pattern) is not None:
+                return
+            if not self._reader.is_alive():
+                break
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.impl}: no {pattern!r} in:\n" + "".join(l for _, l in self.lines[-40:]))
+
+    def exit_after_score(self) -> float | None:
+        """Seconds from Csound's end-of-score message to the process's exit."""
+        t = self.when(r"end of score|Score finished")
+        return None if t is None else self.exit_time - t
+
+    @property
+    def output(self) -> str:
+        return "".join(l for _, l in self.lines)
+
+
+async def connect_var(port: int, name: str, query: str = "", timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await connect(f"ws://127.0.0.1:{port}/{query}", subprotocols=[name],
+                                 compression=None, max_size=None, max_queue=None)
+        except Exception:  # noqa: BLE001 - the server is not up yet
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def ms(x: float) -> str:
+    return f"{x * 1e3:.2f} ms"
+
+
+# ------------------------------------------------------------- round trip
+
+
+def bench_round_trip(impl: str, n: int, separate: bool) -> dict:
+    """web -> Csound -> web, k-rate echo: a client sends a value and waits for it back.
+
+    The original serves one opcode per port, with inputs and outputs on the
+    same line, so its echo leaves on the next k-cycle (`kin websocket P, kout`
+    then `kout = kin`).  `separate` runs ours with a receive-only opcode and
+    a send opcode after it: the echo leaves in the same k-cycle.
+    """
+    port = free_port()
+    if separate:
+        orc = f"instr 1\n  kin websocket {port}\n  kout = kin\n  kd websocket {port}, kout\nendin"
+    else:
+        orc = f"instr 1\n  kout init 0\n  kin websocket {port}, kout\n  kout = kin\nendin"
+    run = Run(impl, orc, f"i1 0 {4 + n / 150:.0f}", REALTIME).start()
+
+    async def main() -> list[float]:
+        tx = await connect_var(port, "kin")
+        rx = await connect_var(port, "kout")
+        lat = []
+        for i in range(1, n + 21):
+            v = float(i)
+            t0 = time.perf_counter()
+            await tx.send(np.array([v]).tobytes())
+            while np.frombuffer(await rx.recv(), np.float64)[0] != v:
+                pass
+            if i > 20:  # warm-up
+                lat.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.002 * np.random.random())  # land anywhere in the k-cycle
+        await tx.close()
+        await rx.close()
+        return lat
+
+    try:
+        lat = asyncio.run(main())
+    finally:
+        run.wait()
+    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "exit": run.exit_after_score()}
+
+
+# ------------------------------------------------------------ a-rate arrays
+
+
+def stream_orc(port: int, kind: str) -> str:
+    """A counter in every frame: element 0 (a[]), or the signal itself (a)."""
+    if kind == "a64":
+        return f"""instr 1
+  kcount init 0
+  kcount += 1
+  kd init 0
+  aArr[] init 64
+  kI = 0
+  while kI < 64 do
+    aArr[kI] = a(kcount)
+    kI += 1
+  od
+  kd websocket {port}, aArr
+endin"""
+    return f"""instr 1
+  kcount init 0
+  kcount += 1
+  kd init 0
+  asig = a(kcount)
+  kd websocket {port}, asig
+endin"""
+
+
+async def _collect(ws, seconds: float, out: list) -> None:
+    """(arrival time, counter) of each message for `seconds`."""
+    end = time.monotonic() + seconds
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            m = await asyncio.wait_for(ws.recv(), left)
+            out.append((time.monotonic(), float(np.frombuffer(m[:8], np.float64)[0])))
+    except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - the window ended, or the performance
+        return
+
+
+def bench_stream(impl: str, kind: str, nclients: int, seconds: float) -> dict:
+    """Frames each client gets out of those produced while it listened; lag."""
+    port = free_port()
+    run = Run(impl, stream_orc(port, kind), f"i1 0 {seconds + 4:.1f}", REALTIME).start()
+    name = "aArr" if kind == "a64" else "asig"
+
+    async def main():
+        conns = [await connect_var(port, name) for _ in range(nclients)]
+        got: list[list] = [[] for _ in conns]
+        await asyncio.gather(*(_collect(ws, seconds, g) for ws, g in zip(conns, got)))
+        for ws in conns:
+            ws.transport.abort()
+        return got
+
+    try:
+        got = asyncio.run(main())
+    finally:
+        run.wait()
+    fractions, lags = [], []
+    for g in got:
+        if len(g) < 2:
+            fractions.append(0.0)
+            continue
+        counts = np.array([c for _, c in g])
+        times = np.array([t for t, _ in g])
+        # produced while this client listened: from its first frame to Csound's frame
+        # at the end of the window (the newest it could have had)
+        produced = counts.max() - counts.min() + 1
+        window_end = times[0] + seconds
+        behind = (window_end - times[-1]) * KR if times[-1] < window_end - 0.05 else 0.0
+        fractions.append(len(g) / (produced + behind))
+        lag = times - counts / KR  # arrival minus Csound's clock, up to a constant
+        lags.append(lag - lag.min())
+    lag = np.concatenate(lags) if lags else np.array([np.nan])
+    delivered = sum(len(g) for g in got) / max(nclients, 1) / seconds
+    return {"fraction_min": min(fractions), "fraction_mean": float(np.mean(fractions)),
+            "per_s": delivered, "lag_p50": float(np.percentile(lag, 50)),
+            "lag_p99": float(np.percentile(lag, 99)), "lag_end": float(lags[0][-20:].mean()) if lags else np.nan,
+            "exit": run.exit_after_score()}
+
+
+# ------------------------------------------------------ offline, memory, idle
+
+
+def offline_orc(impl: str, instances: int) -> str:
+    base = free_port()
+    body = ""
+    for i in range(instances):
+        ws = "" if impl == "none" else f"  kd websocket {base + i}, ksig, asig, aArr\n"
+        body += f"""instr {i + 1}
+  ksig = p4 + timeinsts()
+  asig oscili 0.1, 220 + {i}
+  aArr[] init 8
+  aArr[0] = asig
+  aArr[7] = -asig
+{ws}  out asig * 0.1
+endin
+"""
+    return body
+
+
+def bench_offline(impl: str, instances: int, minutes: float) -> dict:
+    score = "\n".join(f"i{i + 1} 0 {minutes * 60:.0f} {i}" for i in range(instances))
+    run = Run(impl, offline_orc(impl, instances), score, ["-n", "-d", "-m0"]).start().wait(600)
+    if run.returncode != 0:
+        raise RuntimeError(f"{impl}: offline render failed:\n{run.output[-2000:]}")
+    return {"cpu": run.cpu, "rss": run.maxrss_kib / 1024, "exit": run.exit_after_score()}
+
+
+def bench_footprint(impl: str) -> dict:
+    """Peak memory of a short offline run with one a[16] variable to the web."""
+    port = free_port()
+    ws = "" if impl == "none" else f"  kd websocket {port}, aArr\n"
+    orc = f"instr 1\n  aArr[] init 16\n  aArr[0] oscili 0.1, 220\n{ws}endin"
+    run = Run(impl, orc, "i1 0 2", ["-n", "-d", "-m0"]).start().wait()
+    return {"rss": run.maxrss_kib / 1024}
+
+
+def bench_idle(impl: str, seconds: float) -> dict:
+    """CPU of a real-time performance whose server has no client."""
+    port = free_port()
+    ws = "" if impl == "none" else f"  kd websocket {port}, ksig\n"
+    run = Run(impl, f"instr 1\n  ksig = timeinsts()\n{ws}endin", f"i1 0 {seconds}", REALTIME).start().wait()
+    return {"cpu_per_s": run.cpu / seconds, "exit": run.exit_after_score()}
+
+
+def ring_bytes() -> dict:
+    """Our ring for one a[16] and one a[64] to the web, at the default settings."""
+    from csws import host
+    from csws.config import Settings
+    from csws.variables import Direction, Kind, VarSpec
+
+    out = {}
+    for n in (16, 64):
+        spec = VarSpec(f"a{n}", Kind.AARR, Direction.TO_WEB, (n,), n * KSMPS * 8)
+        out[n] = host._ring_for(spec, KSMPS, SR, Settings.from_env().buffer_seconds).memory_bytes
+    return out
+
+
+# ------------------------------------------------------------------ table
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs")
+    ap.add_argument("--only", choices=["rtt", "a64", "fan", "offline", "idle", "memory"], action="append")
+    args = ap.parse_args()
+    q = args.quick
+    want = set(args.only or ["rtt", "a64", "fan", "offline", "idle", "memory"])
+    impls = ["ours", "original"]
+    rows: list[tuple[str, str, str, str]] = []
+    exits: dict[str, list[float]] = {i: [] for i in impls}
+
+    def row(what, ours, orig, target=""):
+        rows.append((what, ours, orig, target))
+        print(f"  {what}: ours {ours} | original {orig}", flush=True)
+
+    def note_exit(impl, r):
+        if r.get("exit") is not None:
+            exits[impl].append(r["exit"])
+
+    t_start = time.monotonic()
+    if "rtt" in want:
+        print("round trip...", flush=True)
+        n = 150 if q else 600
+        r = {i: bench_round_trip(i, n, separate=False) for i in impls}
+        sep = bench_round_trip("ours", n, separate=True)
+        for i in impls:
+            note_exit(i, r[i])
+        note_exit("ours", sep)
+        row("round trip k echo, same opcode line (p50 / p99)",
+            f"{ms(r['ours']['p50'])} / {ms(r['ours']['p99'])}",
+            f"{ms(r['original']['p50'])} / {ms(r['original']['p99'])}")
+        row("round trip k echo, receive then send opcode (p50 / p99)",
+            f"{ms(sep['p50'])} / {ms(sep['p99'])}", "n/a (one opcode per port)", "<= 1.0 / 2.0 ms")
+    if "a64" in want:
+        print("a[64] stream...", flush=True)
+        secs = 2 if q else 5
+        r = {i: bench_stream(i, "a64", 1, secs) for i in impls}
+        for i in impls:
+            note_exit(i, r[i])
+        row(f"a[64] ksmps=32, frames delivered of produced ({secs} s)",
+            *(f"{r[i]['fraction_min']:.1%} ({r[i]['per_s']:.0f}/s of {KR:.0f}/s)" for i in impls), "100%")
+        row("a[64] lag above the best frame (p50 / p99)",
+            *(f"{ms(r[i]['lag_p50'])} / {ms(r[i]['lag_p99'])}" for i in impls), "bounded")
+    if "fan" in want:
+        print("16 clients...", flush=True)
+        secs = 2 if q else 4
+        r = {i: bench_stream(i, "a", 16, secs) for i in impls}
+        for i in impls:
+            note_exit(i, r[i])
+        row("16 clients on one a-rate variable: fraction each gets (min / mean)",
+            *(f"{r[i]['fraction_min']:.1%} / {r[i]['fraction_mean']:.1%}" for i in impls), "100%")
+    if "memory" in want:
+        print("memory...", flush=True)
+        fp = {i: bench_footprint(i) for i in impls + ["none"]}
+        rb = ring_bytes()
+        row("one a[16] to the web: peak RSS above no opcode",
+            *(f"{fp[i]['rss'] - fp['none']['rss']:+.1f} MiB" for i in impls), "a few MB")
+        row("our ring, default 0.25 s: a[16] / a[64]", f"{rb[16] / 2**20:.2f} / {rb[64] / 2**20:.2f} MiB", "", "")
+    if "offline" in want:
+        minutes = 1 if q else 10
+        inst = 4
+        print(f"offline render, {inst} instances x {minutes} min...", flush=True)
+        r = {i: bench_offline(i, inst, minutes) for i in impls + ["none"]}
+        base = r["none"]
+        for i in impls:
+            note_exit(i, r[i])
+        row(f"offline -n, {inst} instances (k, a, a[8]) x {minutes} min: CPU added",
+            *(f"+{r[i]['cpu'] - base['cpu']:.2f} s (total {r[i]['cpu']:.2f}, none {base['cpu']:.2f})" for i in impls),
+            "ours <= half the original's")
+        row("  peak memory above no opcode",
+            *(f"{r[i]['rss'] - base['rss']:+.1f} MiB" for i in impls), "<= 16 MiB")
+        row("  end of score to exit",
+            *(f"{r[i]['exit']:.3f} s" if r[i]["exit"] is not None else "?" for i in impls), "<= 1 s")
+    if "idle" in want:
+        print("idle server...", flush=True)
+        secs = 3 if q else 5
+        r = {i: bench_idle(i, secs) for i in impls + ["none"]}
+        for i in impls:
+            note_exit(i, r[i])
+        row("idle server, real time, no client: CPU s per s",
+            *(f"{r[i]['cpu_per_s']:.3f} (no opcode {r['none']['cpu_per_s']:.3f})" for i in impls), "~ no opcode")
+    row("real-time runs: end of score to exit (max)",
+        *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs" if exits[i] else "?" for i in impls), "<= 1 s")
+
+    width = [max(len(r[c]) for r in rows + [("what", "ours", "original", "target")]) for c in range(4)]
+    print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})\n")
+    head = ("what", "ours", "original", "target")
+    print(" | ".join(h.ljust(w) for h, w in zip(head, width)))
+    print("-+-".join("-" * w for w in width))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, width)))
+    shutil.rmtree(WORK, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
