@@ -7,8 +7,10 @@ daemon thread, started with the first server and stopped with the last.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import math
+import os
 import threading
 from collections import defaultdict
 from concurrent.futures import Future
@@ -118,7 +120,11 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
                 _io.run(server.start(host), START_TIMEOUT)
             except OSError as e:
                 server.wake.close()
-                raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+                # asyncio wraps the errno in a long sentence: say it plainly
+                why = os.strerror(e.errno) if e.errno else str(e)
+                if e.errno == errno.EADDRINUSE:
+                    why += " (another program, or another Csound, listens on it)"
+                raise OSError(f"cannot listen on {host}:{port}: {why}") from None
             _servers[port] = server
             logger(f"csws: websocket server on ws://{host}:{port}/")
         taken = [n for n in names if n in server.variables]

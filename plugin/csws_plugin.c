@@ -113,15 +113,17 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
     size_t scratch_bytes = 0;
     int has_string_in = 0;
 
+    /* Counted first: beyond CSWS_ARG_SLOTS, Csound has written argument
+       pointers over this struct's other fields, so touch none of them. */
+    if (nout + nin > CSWS_MAX_ARGS)
+        return cs->InitError(cs, "websocket: %d arguments given, at most %d "
+                             "(outputs and inputs together) are allowed",
+                             nout + nin, CSWS_MAX_ARGS);
     /* Re-init (reinit, or a reused instance): start from nothing. */
     if (p->handle) {
         p->api->detach(p->handle);
         p->handle = NULL;
     }
-    if (nout + nin > CSWS_MAX_ARGS)
-        return cs->InitError(cs, "websocket: %d arguments given, at most %d "
-                             "(outputs and inputs together) are allowed",
-                             nout + nin, CSWS_MAX_ARGS);
     if (nout + nin == 0)
         return cs->InitError(cs, "websocket: give at least one output or input "
                              "besides the port");

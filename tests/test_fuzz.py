@@ -25,7 +25,8 @@ from csws.variables import MAX_STRING, BadMessage, Direction, Kind, VarSpec, dec
 
 from wsclient import connect_var, f64, frames
 
-BOUNDED = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# database=None: no .hypothesis directory left in the tree
+BOUNDED = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------- decode
 
@@ -206,11 +207,13 @@ def test_string_ring(max_bytes, payloads):
         if len(p) > max_bytes:
             with pytest.raises(ValueError):
                 ring.write(p)
-            continue
-        ring.write(p)
-        unread.append(p)
+        else:
+            ring.write(p)
+            unread.append(p)
         if i % 2:  # read every other time: at most 2 frames behind, never lapped
-            assert ring.read_new() == unread and ring.latest() == p
+            assert ring.read_new() == unread
+            if unread:
+                assert ring.latest() == unread[-1]
             unread = []
     assert ring.read_new() == unread
 

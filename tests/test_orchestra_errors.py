@@ -94,6 +94,15 @@ def test_too_many_arguments(perform, port, n):
     assert_went_on(out)
 
 
+@pytest.mark.parametrize("n", [21, 70, 3000])
+def test_too_many_outputs(perform, port, n):
+    # Csound's parser bounds inputs (VARGMAX) but not outputs.
+    outs = ", ".join(f"kv{i}" for i in range(n))
+    out = run_offline(perform, f"instr 1\n  {outs} websocket {port}\nendin\n", "i1 0 0.5")
+    assert_init_error(out, rf"websocket: {n} arguments given, at most 20")
+    assert_went_on(out)
+
+
 def test_twenty_arguments_are_fine(perform, port):
     decl = "\n".join(f"  kv{i} = {i}" for i in range(19))
     args = ", ".join(f"kv{i}" for i in range(19))
@@ -142,7 +151,7 @@ def test_port_taken_by_another_process(perform, port):
         taken.bind(("127.0.0.1", port))
         taken.listen()
         out = run_offline(perform, f"instr 1\n  kv = 1\n  kd websocket {port}, kv\nendin\n", "i1 0 0.5")
-    assert_init_error(out, rf"websocket: cannot listen on 127\.0\.0\.1:{port}: ")
+    assert_init_error(out, rf"websocket: cannot listen on 127\.0\.0\.1:{port}: Address already in use \(another program")
     assert_went_on(out)
 
 
