@@ -52,7 +52,7 @@ async def refused(port: int, timeout: float = 10.0) -> None:
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except ConnectionRefusedError:
+            except (ConnectionRefusedError, ConnectionResetError):  # reset: closed mid-connect
                 return
             writer.close()
             await asyncio.sleep(0.05)
