@@ -11,8 +11,6 @@ element 1's...), so a[] is transposed on the way out and back in.
 """
 from libc.string cimport memcpy
 
-import numpy as np
-
 
 cdef void copy_frame(double *dst, const double *src, size_t n) noexcept nogil:
     memcpy(dst, src, n * sizeof(double))
@@ -34,8 +32,12 @@ cdef void deinterleave(double *dst, const double *src, size_t nelems,
             dst[e * ksmps + s] = src[s * nelems + e]
 
 
-def interleave_array(planar: np.ndarray) -> np.ndarray:
+# The Python-level helpers below (for clients and tests) import numpy when
+# called: the plugin imports this module for its kernels only.
+
+def interleave_array(planar):
     """Planar (N, ksmps) float64 -> interleaved wire frame (ksmps * N,)."""
+    import numpy as np
     cdef double[:, ::1] src = np.ascontiguousarray(planar, dtype=np.float64)
     out = np.empty(src.shape[0] * src.shape[1], dtype=np.float64)
     cdef double[::1] dst = out
@@ -45,8 +47,9 @@ def interleave_array(planar: np.ndarray) -> np.ndarray:
     return out
 
 
-def deinterleave_frame(frame: np.ndarray, nelems: int) -> np.ndarray:
+def deinterleave_frame(frame, nelems: int):
     """Interleaved wire frame (ksmps * N,) -> planar (N, ksmps) float64."""
+    import numpy as np
     cdef double[::1] src = np.ascontiguousarray(frame, dtype=np.float64)
     cdef size_t n = nelems
     if n == 0 or src.shape[0] % n:

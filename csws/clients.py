@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import ServerConnection
 
 from csws.variables import MYFLT, Direction, Kind, VarSpec
 
-DTYPES = {"float64": np.dtype(np.float64), "float32": np.dtype(np.float32)}
+DTYPES = ("float64", "float32")  # numpy's names; numpy itself is imported on first use
 MAX_FRAMES = 4096  # k-cycles in one message
 MAX_MESSAGE = 16 << 20  # bytes in one accumulated message: frames=M is capped by this too
 
@@ -37,7 +36,7 @@ class BadOption(ValueError):
 
 @dataclass(frozen=True)
 class Options:
-    dtype: np.dtype = MYFLT
+    dtype: str = MYFLT
     frames: int = 1
 
 
@@ -64,7 +63,7 @@ def parse(path: str, spec: VarSpec) -> Options:
         name = query["dtype"][-1].strip().lower()
         if name not in DTYPES:
             raise BadOption(f"dtype={name!r}: use float64 or float32")
-        dtype = DTYPES[name]
+        dtype = name
     if "frames" in query:
         raw = query["frames"][-1].strip()
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_FRAMES:
@@ -91,10 +90,12 @@ def options(ws: ServerConnection) -> Options:
     return client.options if client is not None else DEFAULT
 
 
-def convert(spec: VarSpec, message: bytes | str, dtype: np.dtype) -> bytes | str:
+def convert(spec: VarSpec, message: bytes | str, dtype: str) -> bytes | str:
     """A native frame in the dtype a client asked for (strings stay text)."""
     if isinstance(message, str) or spec.kind is Kind.S or dtype == MYFLT:
         return message
+    import numpy as np
+
     return np.frombuffer(message, dtype=MYFLT).astype(dtype).tobytes()
 
 
@@ -107,8 +108,8 @@ def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str
     whole message it completes): its own loss, nobody else's.
     """
     sent = dropped = 0
-    by_dtype: dict[np.dtype, list[ServerConnection]] = {}
-    converted: dict[np.dtype, bytes | str] = {MYFLT: frame}
+    by_dtype: dict[str, list[ServerConnection]] = {}
+    converted: dict[str, bytes | str] = {MYFLT: frame}
     for ws in conns:
         client = _clients.get(ws)
         opts = client.options if client is not None else DEFAULT

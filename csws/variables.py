@@ -10,9 +10,10 @@ import json
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
-MYFLT = np.dtype(np.float64)  # Debian's Csound: double samples
+# numpy is imported where a message needs converting, not at start-up: the
+# embedded interpreter of an offline render with no clients never needs it.
+MYFLT = "float64"  # numpy's name for Csound's MYFLT in Debian's (double) build
+MYFLT_BYTES = 8
 MAX_STRING = 4096  # bytes of UTF-8 in one string message
 
 
@@ -71,7 +72,7 @@ class VarSpec:
     @property
     def values(self) -> int:
         """MYFLT values in one frame (0 for strings)."""
-        return 0 if self.kind is Kind.S else self.frame_bytes // MYFLT.itemsize
+        return 0 if self.kind is Kind.S else self.frame_bytes // MYFLT_BYTES
 
     def initial_message(self) -> bytes | str | None:
         """What a client gets on connecting, before any stream."""
@@ -117,6 +118,8 @@ def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) ->
         return data
     n = spec.values
     if isinstance(message, str):
+        import numpy as np
+
         try:
             value = json.loads(message)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
@@ -135,6 +138,8 @@ def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) ->
     if size == spec.frame_bytes:
         return bytes(message)
     if size == n * 4:
+        import numpy as np
+
         return np.frombuffer(message, dtype=np.float32).astype(MYFLT).tobytes()
     raise BadMessage(
         f"{spec.name}: a binary message of {size} bytes; expected {spec.frame_bytes} "

@@ -104,3 +104,44 @@ def test_ci_runs_ci_script_on_debian_and_ubuntu() -> None:
     assert any(i.startswith("debian:") for i in images)
     assert any(i.startswith("ubuntu:") for i in images)
     assert any(s.get("run", "").strip() == "bash .ci/run" for s in job["steps"])
+
+
+def test_full_suite_runs_on_the_installed_linux_wheel() -> None:
+    # cibuildwheel's manylinux containers have no Csound; a Debian job installs the built wheel
+    # and runs the whole suite (every test file, not a chosen few) from outside the checkout.
+    jobs = load("wheels.yml")["jobs"]
+    job = jobs["test_linux_wheels"]
+    needs = job["needs"]
+    assert "wheels" in ([needs] if isinstance(needs, str) else needs)
+    image = job["container"] if isinstance(job["container"], str) else job["container"]["image"]
+    assert image == "debian:bookworm"
+    steps = job["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    for package in ("csound", "libcsound64-dev", "csound-plugins", "libcsnd-dev", "chromium", "binutils",
+                    "python3-venv"):
+        assert f" {package} " in f" {runs.replace(chr(10), ' ')} ", package
+
+    # The artifact it downloads is the one the wheels job uploads for manylinux x86_64.
+    upload = next(s for s in jobs["wheels"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    linux = next(m for m in jobs["wheels"]["strategy"]["matrix"]["include"]
+                 if m["os"].startswith("ubuntu") and m["arch"] == "x86_64")
+    uploaded = upload["with"]["name"].replace("${{ matrix.os }}", linux["os"]).replace("${{ matrix.arch }}", linux["arch"])
+    download = [s for s in steps if "download-artifact" in s.get("uses", "")]
+    assert len(download) == 1 and download[0]["with"]["name"] == uploaded
+    path = download[0]["with"]["path"]
+
+    # A venv, the cp311 manylinux wheel with [test], then pytest with that venv's Python on a copy of tests/.
+    assert "python3 -m venv" in runs
+    assert f"{path}/*cp311*manylinux*x86_64*.whl" in runs and "[test]" in runs
+    test_step = next(s for s in steps if "pytest" in s.get("run", ""))
+    script = test_step["run"]
+    assert "cp -r tests" in script
+    pytest_line = next(line for line in script.splitlines() if "-m pytest" in line)
+    assert "VENV" in pytest_line
+    assert ".py" not in pytest_line and "-k" not in pytest_line.split(), "the full suite, not a selection"
+    # pytest runs after a `cd` away from the checkout, so only the installed csws imports.
+    lines = script.splitlines()
+    assert any(line.strip().startswith("cd ") for line in lines[: lines.index(pytest_line)])
+
+    # Nothing is published unless the full suite passed on the installed wheel.
+    assert "test_linux_wheels" in jobs["publish"]["needs"]

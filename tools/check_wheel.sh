@@ -122,6 +122,7 @@ grep "csws: websocket server on" "$work/run.log" | sed 's/^/    /'
 
 step "test suite against the installed package, from a copy of tests/"
 cp -r "$work/src/tests" "$work/tests"
+cp -r "$work/src/examples" "$work/examples"  # the browser tests open the examples
 rm -rf "$work/tests/__pycache__"
 (cd "$work/tests" && "$work/venv/bin/python" -m pytest -p no:cacheprovider -ra "$@") \
   || fail "test suite against the installed wheel"
