@@ -37,6 +37,7 @@ SR, KSMPS = 48000, 32
 KR = SR / KSMPS
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 CSOUND = shutil.which("csound") or "csound"
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None  # GNU time (Debian: time)
 WORK = Path(tempfile.mkdtemp(prefix="csws-bench-"))
 
 
@@ -77,22 +78,51 @@ class Run:
         cmd = [CSOUND, *self.options, str(path)]
         if self.impl == "ours":
             cmd.insert(1, f"--opcode-lib={plugin_path()}")
+        # Peak memory: a child started straight from this process gets a bogus ru_maxrss.
+        # Python starts children with vfork, and exec() records the outgoing address
+        # space's high-water mark (this interpreter's, numpy and all) as the child's
+        # maxrss.  GNU time forks Csound from its own ~1 MiB image and reports
+        # Csound's own peak; without it, VmHWM is sampled from /proc instead.
+        self._time_out = WORK / f"time-{id(self)}.txt"
+        if TIME:
+            cmd = [TIME, "-f", "%M", "-o", str(self._time_out), *cmd]
+        self.t_start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=WORK)
+                                     stdin=subprocess.DEVNULL, cwd=WORK, start_new_session=True)
+        if not TIME:
+            threading.Thread(target=self._sample_hwm, daemon=True).start()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         return self
 
+    def _sample_hwm(self) -> None:
+        """Fallback: poll Csound's VmHWM (its own address space's peak) until it exits."""
+        status = Path(f"/proc/{self.proc.pid}/status")
+        while True:
+            try:
+                m = re.search(r"^VmHWM:\s+(\d+) kB", status.read_text(), re.M)
+            except OSError:
+                return
+            if m is None:  # a zombie: no address space left
+                return
+            self.maxrss_kib = max(self.maxrss_kib, int(m.group(1)))
+            time.sleep(0.02)
+
     def _read(self) -> None:
         for raw in self.proc.stdout:
             self.lines.append((time.monotonic(), raw.decode("utf-8", "replace")))
-        # The pipe closes when the process exits; wait4 gives the child's own usage.
+        # The pipe closes when the process exits.  wait4 on `time` includes its reaped
+        # child's CPU (Csound's); time's own share is negligible.
         _, status, usage = os.wait4(self.proc.pid, 0)
         self.exit_time = time.monotonic()
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.returncode = self.proc.returncode
         self.cpu = usage.ru_utime + usage.ru_stime
-        self.maxrss_kib = usage.ru_maxrss
+        if TIME:
+            try:  # the last line: time writes "Command exited with non-zero status" first
+                self.maxrss_kib = int(self._time_out.read_text().split()[-1])
+            except (OSError, ValueError, IndexError):
+                self.maxrss_kib = 0
 
     hung: bool = False
 
@@ -107,7 +137,7 @@ class Run:
                 break
         if self._reader.is_alive():
             self.hung = True
-            self.proc.kill()
+            os.killpg(self.proc.pid, 9)  # time and Csound (a new session each)
             self._reader.join()
         return self
 
@@ -322,6 +352,34 @@ def bench_idle(impl: str, seconds: float) -> dict:
     return {"cpu_per_s": run.cpu / seconds, "exit": run.exit_after_score()}
 
 
+def bench_startup(impl: str, reps: int) -> dict:
+    """Process start to the server's log line (ours) and to the port accepting a connection.
+
+    Medians over `reps` short real-time runs with one k variable to the web.
+    """
+    logged, accepting = [], []
+    for _ in range(reps):
+        port = free_port()
+        run = Run(impl, f"instr 1\n  ksig = timeinsts()\n  kd websocket {port}, ksig\nendin", "i1 0 1.5",
+                  REALTIME).start()
+        t_accept = None
+        deadline = time.monotonic() + 15
+        while t_accept is None and time.monotonic() < deadline and run._reader.is_alive():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    t_accept = time.monotonic()
+            except OSError:
+                time.sleep(0.002)
+        run.wait(20)
+        t_log = run.when(r"csws: websocket server on")
+        if t_log is not None:
+            logged.append(t_log - run.t_start)
+        if t_accept is not None:
+            accepting.append(t_accept - run.t_start)
+    med = lambda xs: float(np.median(xs)) if xs else None  # noqa: E731
+    return {"logged": med(logged), "accepting": med(accepting)}
+
+
 def ring_bytes() -> dict:
     """Our ring for one a[16] and one a[64] to the web, at the default settings."""
     from csws import host
@@ -341,10 +399,10 @@ def ring_bytes() -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    ap.add_argument("--only", choices=["rtt", "a64", "fan", "offline", "idle", "memory"], action="append")
+    ap.add_argument("--only", choices=["startup", "rtt", "a64", "fan", "offline", "idle", "memory"], action="append")
     args = ap.parse_args()
     q = args.quick
-    want = set(args.only or ["rtt", "a64", "fan", "offline", "idle", "memory"])
+    want = set(args.only or ["startup", "rtt", "a64", "fan", "offline", "idle", "memory"])
     impls = ["ours", "original"]
     rows: list[tuple[str, str, str, str]] = []
     exits: dict[str, list[float]] = {i: [] for i in impls}
@@ -359,6 +417,15 @@ def main() -> int:
             print(f"    ({impl}: end of score to exit {r['exit']:.3f} s)", flush=True)
 
     t_start = time.monotonic()
+    if "startup" in want:
+        print("startup...", flush=True)
+        reps = 3 if q else 5
+        r = {i: bench_startup(i, reps) for i in impls}
+        sec = lambda x: "?" if x is None else f"{x:.3f} s"  # noqa: E731
+        row(f"startup: process start to 'csws: websocket server on' (median of {reps})",
+            sec(r["ours"]["logged"]), "n/a (no such line)")
+        row("startup: process start to the port accepting a connection",
+            sec(r["ours"]["accepting"]), sec(r["original"]["accepting"]))
     if "rtt" in want:
         print("round trip...", flush=True)
         n = 150 if q else 600

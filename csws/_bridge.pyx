@@ -38,6 +38,7 @@ cdef extern from "bridge.h":
                         int, csws_wake **, char *, size_t) noexcept
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
+        int (*configure)(void *, const char *, const char *, char *, size_t) noexcept
         void (*copy)(double *, const double *, size_t) noexcept nogil
         void (*interleave)(double *, const double *, size_t, size_t) noexcept nogil
         void (*deinterleave)(double *, const double *, size_t, size_t) noexcept nogil
@@ -102,6 +103,12 @@ cdef class CsoundLog:
         self.fn = NULL
 
 
+cdef void _set_err(char *err, size_t errlen, object e):
+    msg = str(e).encode("utf-8", "replace")[:errlen - 1]
+    memcpy(err, <const char *>msg, len(msg))
+    err[len(msg)] = 0
+
+
 cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
                    double sr, csws_var_spec *vars, int nvars, csws_wake **wake,
                    char *err, size_t errlen) noexcept with gil:
@@ -130,9 +137,7 @@ cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
         wake[0] = <csws_wake *><size_t>inst.server.wake.address
         return <void *><size_t>inst.handle
     except Exception as e:
-        msg = str(e).encode("utf-8", "replace")[:errlen - 1]
-        memcpy(err, <const char *>msg, len(msg))
-        err[len(msg)] = 0
+        _set_err(err, errlen, e)
         return NULL
 
 
@@ -150,11 +155,22 @@ cdef void _shutdown(void *csound) noexcept with gil:
         print(f"csws: shutdown failed: {e!r}")
 
 
+cdef int _configure(void *csound, const char *name, const char *value,
+                    char *err, size_t errlen) noexcept with gil:
+    try:
+        host.configure(<size_t>csound, name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+        return 0
+    except Exception as e:
+        _set_err(err, errlen, e)
+        return -1
+
+
 cdef csws_api _api
 _api.version = CSWS_API_VERSION
 _api.attach = _attach
 _api.detach = _detach
 _api.shutdown = _shutdown
+_api.configure = _configure
 _api.copy = copy_frame
 _api.interleave = interleave
 _api.deinterleave = deinterleave

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 1
+#define CSWS_API_VERSION 2
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -93,6 +93,10 @@ typedef struct csws_api {
     void (*detach)(void *handle);
     /* GIL: Csound is cleaning up: report counters, stop this instance's servers. */
     void (*shutdown)(void *csound);
+    /* GIL: websocket_config: a setting for ports opened from now on.
+       0, or -1 with err set. */
+    int (*configure)(void *csound, const char *name, const char *value,
+                     char *err, size_t errlen);
     /* nogil kernels */
     void (*copy)(double *dst, const double *src, size_t n);
     void (*interleave)(double *dst, const double *src, size_t nelems, size_t ksmps);

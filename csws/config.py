@@ -1,17 +1,15 @@
 """Settings of the websocket servers, one table for every way of setting them.
 
-Each setting is read from an environment variable when a port's server
-starts.  `csws run` flags set these variables for the Csound it hosts; the
+Each setting is read when a port's server starts: from the orchestra
+(`websocket_config "name", "value"`, which wins), else from an environment
+variable.  `csws run` flags set these variables for the Csound it hosts; the
 stock `csound` command and Python hosts set them in the environment.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-
-
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -28,11 +26,12 @@ class Settings:
     handshake_timeout: float = 5.0  # CSWS_HANDSHAKE_TIMEOUT: seconds a client may take to open its websocket
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        """The settings in force now (environment over defaults)."""
+    def from_env(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
+        """The settings in force now: the orchestra's (websocket_config) over
+        the environment's over the defaults."""
         values = {}
         for f in fields(cls):
-            raw = os.environ.get("CSWS_" + f.name.upper())
+            raw = (overrides or {}).get(f.name, os.environ.get("CSWS_" + f.name.upper()))
             if raw is None:
                 continue
             if isinstance(f.default, str):
@@ -43,5 +42,13 @@ class Settings:
                 try:
                     values[f.name] = type(f.default)(raw)
                 except ValueError:
-                    raise ValueError(f"CSWS_{f.name.upper()}={raw!r}: not a number") from None
+                    raise ValueError(f"{f.name} = {raw!r}: not a number") from None
         return cls(**values)
+
+    @classmethod
+    def check(cls, name: str, value: str) -> None:
+        """ValueError unless name is a setting and value reads as one."""
+        if name not in {f.name for f in fields(cls)}:
+            known = ", ".join(f.name for f in fields(cls))
+            raise ValueError(f"no setting named {name!r}; the settings are: {known}")
+        cls.from_env({name: value})

@@ -78,6 +78,7 @@ _closing: dict[int, Future] = {}  # ports whose last instance ended: their close
 _instances: dict[int, Instance] = {}
 _totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
 _loggers: dict[int, object] = {}
+_config: dict[int, dict[str, str]] = {}  # per Csound: websocket_config's settings
 _handles = itertools.count(1)
 
 
@@ -104,8 +105,8 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"variable {dupes[0]} is given twice on port {port}")
-    settings = Settings.from_env()
     with _lock:
+        settings = Settings.from_env(_config.get(csound))
         _loggers[csound] = logger
         server = _servers.get(port)
         if server is not None and server.csound != csound:
@@ -114,7 +115,7 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
             if _io is None:
                 _io = IOThread()
             _wait_closed(port)  # the port's previous server must let go of it first
-            server = PortServer(port, csound, logger, ksmps, sr)
+            server = PortServer(port, csound, logger, ksmps, sr, settings)
             host = settings.host
             try:
                 _io.run(server.start(host), START_TIMEOUT)
@@ -172,6 +173,13 @@ async def _remove_and_close(server: PortServer, variables: list[Variable]) -> No
         await server.close()
 
 
+def configure(csound: int, name: str, value: str) -> None:
+    """websocket_config: a setting for the ports this Csound opens from now on."""
+    Settings.check(name, value)
+    with _lock:
+        _config.setdefault(csound, {})[name] = value
+
+
 def detach(handle: int) -> None:
     """An instance ended: its variables go away, its clients get 1001; the
     port closes with the last instance on it."""
@@ -223,6 +231,7 @@ def shutdown(csound: int) -> None:
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
         _totals.pop(csound, None)
+        _config.pop(csound, None)
         for port in list(_closing):
             _wait_closed(port)
         ports = [p for p, s in _servers.items() if s.csound == csound]

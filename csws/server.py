@@ -94,7 +94,7 @@ class Variable:
 class PortServer:
     """The websocket server on one port, shared by every instance using it."""
 
-    def __init__(self, port: int, csound: int, logger, ksmps: int, sr: float) -> None:
+    def __init__(self, port: int, csound: int, logger, ksmps: int, sr: float, settings: Settings) -> None:
         self.port = port
         self.csound = csound
         self.log = logger
@@ -104,7 +104,7 @@ class PortServer:
         self.wake = Wake()
         self._server: Server | None = None
         self._nclients = 0
-        self.settings = Settings.from_env()  # read once, when the port opens
+        self.settings = settings  # read once, when the port opens
         self.max_string = max(1, min(self.settings.max_string, MAX_STRING))  # C slots hold MAX_STRING
         self._throttle = security.Throttle(WARN_INTERVAL)
         self._listen_host = "127.0.0.1"

@@ -357,6 +357,25 @@ static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
     return OK;
 }
 
+/* ---- websocket_config "name", "value": a setting from the orchestra ---- */
+
+typedef struct {
+    OPDS h;
+    STRINGDAT *name, *value;
+} WEBSOCKET_CONFIG;
+
+static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
+{
+    char err[1024];
+    const csws_api *api = csws_python_api(err, sizeof err);
+    if (api == NULL)
+        return cs->InitError(cs, "websocket_config: %s", err);
+    started_api = api;
+    if (api->configure(cs, p->name->data, p->value->data, err, sizeof err) != 0)
+        return cs->InitError(cs, "websocket_config: %s", err);
+    return OK;
+}
+
 /* ---- module ---- */
 
 /*
@@ -427,7 +446,9 @@ PUBLIC int csoundModuleCreate(CSOUND *cs)
 
 PUBLIC int csoundModuleInit(CSOUND *cs)
 {
-    int err = cs->AppendOpcodes(cs, csws_entries, 2);
+    int err = cs->AppendOpcodes(cs, csws_entries, 2) |
+              cs->AppendOpcode(cs, "websocket_config", sizeof(WEBSOCKET_CONFIG), 0, 1,
+                               "", "SS", (SUBR)init_config, NULL, NULL);
     take_over_websocket(cs);
     return err;
 }
