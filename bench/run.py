@@ -1,6 +1,6 @@
 """Benchmarks: our `websocket` opcode against the original, side by side.
 
-    python bench/run.py            # everything, about 2-3 minutes
+    python bench/run.py            # everything, about 3-4 minutes
     python bench/run.py --quick    # shorter runs, for a smoke test
 
 Both run under the stock `csound` command on the same orchestras.  Csound
@@ -37,6 +37,7 @@ SR, KSMPS = 48000, 32
 KR = SR / KSMPS
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 CSOUND = shutil.which("csound") or "csound"
+SCORE_END = r"Score finished|^\S*end of score\.\s"
 TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None  # GNU time (Debian: time)
 WORK = Path(tempfile.mkdtemp(prefix="csws-bench-"))
 
@@ -71,6 +72,8 @@ class Run:
     cpu: float = 0.0
     maxrss_kib: int = 0
     returncode: int = 0
+    repeats: int = 0
+    score_end: float | None = None
 
     def start(self) -> "Run":
         path = WORK / f"piece-{id(self)}.csd"
@@ -110,7 +113,15 @@ class Run:
 
     def _read(self) -> None:
         for raw in self.proc.stdout:
-            self.lines.append((time.monotonic(), raw.decode("utf-8", "replace")))
+            now, line = time.monotonic(), raw.decode("utf-8", "replace")
+            # The original prints a line per k-cycle once its buffer is full (millions in
+            # the offline run): count repeats instead of keeping them.
+            if self.lines and line == self.lines[-1][1] and len(self.lines) > 1000:
+                self.repeats += 1
+                continue
+            self.lines.append((now, line))
+            if self.score_end is None and re.search(SCORE_END, line):
+                self.score_end = now
         # The pipe closes when the process exits.  wait4 on `time` includes its reaped
         # child's CPU (Csound's); time's own share is negligible.
         _, status, usage = os.wait4(self.proc.pid, 0)
@@ -131,15 +142,28 @@ class Run:
         deadline = time.monotonic() + timeout
         while self._reader.is_alive() and time.monotonic() < deadline:
             self._reader.join(0.05)
-            t = self.when(r"Score finished")
+            t = self.score_end
             if t is not None and time.monotonic() - t > grace and self._reader.is_alive():
                 self.hung = True
                 break
         if self._reader.is_alive():
             self.hung = True
-            os.killpg(self.proc.pid, 9)  # time and Csound (a new session each)
-            self._reader.join()
+            self.kill()
         return self
+
+    def kill(self) -> None:
+        """Kill Csound; under GNU time, Csound alone, so that time still reaps it and reports."""
+        if self._reader.is_alive() and TIME:
+            try:
+                kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+                for kid in kids:
+                    os.kill(int(kid), 9)
+            except (OSError, ValueError):
+                pass
+            self._reader.join(5)
+        if self._reader.is_alive():
+            os.killpg(self.proc.pid, 9)  # the whole session (a new one each run)
+        self._reader.join()
 
     def when(self, pattern: str) -> float | None:
         for t, line in self.lines:
@@ -159,7 +183,7 @@ class Run:
 
     def exit_after_score(self) -> float | None:
         """Seconds from Csound's end-of-score message to the process's exit."""
-        t = self.when(r"Score finished|^\S*end of score\.\s")
+        t = self.score_end
         if self.hung:
             return float("inf")
         return None if t is None else self.exit_time - t
@@ -370,7 +394,10 @@ def bench_startup(impl: str, reps: int) -> dict:
                     t_accept = time.monotonic()
             except OSError:
                 time.sleep(0.002)
-        run.wait(20)
+        if impl == "ours" and t_accept is not None:
+            run.wait_for(r"csws: websocket server on", 5)
+        # Only the start matters here: stop it (the original can take a while to exit).
+        run.kill()
         t_log = run.when(r"csws: websocket server on")
         if t_log is not None:
             logged.append(t_log - run.t_start)
@@ -469,9 +496,7 @@ def main() -> int:
         inst = 4
         print(f"offline render, {inst} instances x {minutes} min...", flush=True)
         r = {i: bench_offline(i, inst, minutes) for i in impls + ["none"]}
-        base = r["none"]
-        for i in impls:
-            note_exit(i, r[i])
+        base = r["none"]  # its own exit row below: not a real-time run
         row(f"offline -n, {inst} instances (a[8] to the web) x {minutes} min: CPU added",
             *(f"+{r[i]['cpu'] - base['cpu']:.2f} s (total {r[i]['cpu']:.2f}, none {base['cpu']:.2f})" for i in impls),
             "ours <= half the original's")
