@@ -22,7 +22,6 @@ import email.utils
 import json
 import mimetypes
 import re
-import weakref
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
@@ -73,7 +72,6 @@ TYPES = {
 }
 
 _HTML_ELEMENT = re.compile(rb"<html[\s>].*?</html\s*>", re.IGNORECASE | re.DOTALL)
-_settings: "weakref.WeakKeyDictionary[PortServer, Settings]" = weakref.WeakKeyDictionary()
 
 
 def content_type(name: str) -> str:
@@ -122,7 +120,7 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
         body = (resources.files("csws") / "web" / PACKAGED[path]).read_bytes()
         # Any page may load the client, also one opened from a file.
         return _ok(body, content_type(PACKAGED[path]), method, [("Access-Control-Allow-Origin", "*")])
-    settings = _settings_of(server)
+    settings = server.settings
     if path == "/":
         page = _index(settings)
         if page is not None:
@@ -133,14 +131,6 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
     if static is not None:
         return _ok(static.read_bytes(), content_type(static.name), method)
     return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
-
-
-def _settings_of(server: PortServer) -> Settings:
-    # Read once per port server, like the other settings (when it starts serving).
-    settings = getattr(server, "settings", None) or _settings.get(server)
-    if settings is None:
-        settings = _settings[server] = Settings.from_env()
-    return settings
 
 
 def _index(settings: Settings) -> bytes | None:

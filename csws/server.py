@@ -176,7 +176,7 @@ class PortServer:
         refusal = security.check(
             self.port, request.headers, request.path, upgrade,
             listen_host=self._listen_host, token=self.settings.token, origins=self.settings.origins,
-            public_paths=getattr(http, "PACKAGED", {}),
+            public_paths=http.PACKAGED,
         )
         if refusal is not None:
             if refusal.warning:
