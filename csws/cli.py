@@ -94,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if ns.command == "demo":
         return demo(ns.port, ns.audio)
-    if ns.static:
-        os.environ["CSWS_STATIC_DIR"] = os.path.abspath(ns.static)
     flags = {
+        "CSWS_STATIC_DIR": os.path.abspath(ns.static) if ns.static else None,
         "CSWS_HOST": ns.host,
         "CSWS_ORIGINS": ",".join(ns.origin) if ns.origin else None,
         "CSWS_TOKEN": ns.token,

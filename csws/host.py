@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from csws._ring import Ring
 from csws.config import Settings
 from csws.server import PortServer, Variable
-from csws.variables import Direction, VarSpec
+from csws.variables import Direction, Kind, VarSpec
 
 RING_MAX_BYTES = 4 << 20  # ... but never more than this per variable
 CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
@@ -87,10 +87,10 @@ def _ring_for(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> Ring | No
         return None
     streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
     if not streamed:
-        return Ring(CONTROL_SLOTS, spec.frame_bytes, spec.kind.name == "S")
+        return Ring(CONTROL_SLOTS, spec.frame_bytes, spec.kind is Kind.S)
     slots = math.ceil(seconds * sr / ksmps)
     slots = max(4, min(slots, RING_MAX_BYTES // max(spec.frame_bytes, 1)))
-    return Ring(slots, spec.frame_bytes, spec.kind.name == "S")
+    return Ring(slots, spec.frame_bytes, spec.kind is Kind.S)
 
 
 def _send_limit(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> int:
@@ -148,13 +148,16 @@ async def _call(fn, *args):
     return fn(*args)
 
 
-def _keep_totals(inst: Instance) -> None:
-    totals = _totals[inst.csound]
+def _add_counters(into: dict[tuple[int, str], dict[str, int]], inst: Instance) -> None:
+    """Add an instance's counters per (port, variable) into a table."""
     for var in inst.variables:
-        key = (inst.server.port, var.spec.name)
-        acc = totals.setdefault(key, {"direction": var.spec.direction.name})
+        acc = into.setdefault((inst.server.port, var.spec.name), {"direction": var.spec.direction.name})
         for k, v in var.counters().items():
             acc[k] = acc.get(k, 0) + v
+
+
+def _keep_totals(inst: Instance) -> None:
+    _add_counters(_totals[inst.csound], inst)
 
 
 def _wait_closed(port: int) -> None:
@@ -211,10 +214,7 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
                     out[key] = dict(acc)
         for inst in _instances.values():
             if csound is None or inst.csound == csound:
-                for var in inst.variables:
-                    acc = out.setdefault((inst.server.port, var.spec.name), {"direction": var.spec.direction.name})
-                    for k, v in var.counters().items():
-                        acc[k] = acc.get(k, 0) + v
+                _add_counters(out, inst)
         return out
 
 

@@ -23,7 +23,7 @@ from csws import __version__, clients, http, security
 from csws._bridge import Wake
 from csws._ring import Ring
 from csws.config import Settings
-from csws.variables import MAX_STRING, BadMessage, Direction, Kind, VarSpec, decode
+from csws.variables import MAX_STRING, MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
 log = logging.getLogger("csws")
 
@@ -213,7 +213,7 @@ class PortServer:
             "server": f"csws/{__version__}",
             "sr": self.sr,
             "ksmps": self.ksmps,
-            "myflt_bytes": 8,
+            "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
             "variables": [v.spec.describe(self.ksmps) for v in self.variables.values()],
         }

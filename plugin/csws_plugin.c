@@ -120,10 +120,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
                              "(outputs and inputs together) are allowed",
                              nout + nin, CSWS_MAX_ARGS);
     /* Re-init (reinit, or a reused instance): start from nothing. */
-    if (p->handle) {
-        p->api->detach(p->handle);
-        p->handle = NULL;
-    }
+    deinit_websocket(cs, p);
     if (nout + nin == 0)
         return cs->InitError(cs, "websocket: give at least one output or input "
                              "besides the port");
@@ -195,11 +192,9 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             for (d = 0; d < arr->dimensions; d++)
                 n *= (size_t)arr->sizes[d];
             v->data = arr->data;
-            v->nelems = n;
+            v->nelems = n;       /* a[]: elements, each of ksmps samples */
             s->dimensions = arr->dimensions;
             s->sizes = arr->sizes;
-            if (kind == CSWS_AARR)
-                v->nelems = n;   /* elements; each holds ksmps samples */
         }
         }
         if (kind == CSWS_S)
@@ -281,12 +276,11 @@ static void to_web(WEBSOCKET *p, int i)
 /* ---- performance: from the web ---- */
 
 /* Control data: the newest frame wins; i-rate latches the first. */
-static void from_web_control(CSOUND *cs, WEBSOCKET *p, csws_var *v)
+static void from_web_control(WEBSOCKET *p, csws_var *v)
 {
     uint64_t head = csws_ring_head(v->ring);
     unsigned char *tmp = (unsigned char *)p->scratch.auxp;
     size_t n = v->kind == CSWS_S ? v->frame_bytes + 4 : v->frame_bytes;
-    (void)cs;
     if (head == v->cursor || v->latched)
         return;
     memcpy(tmp, csws_ring_slot(v->ring, head - 1), n);
@@ -349,7 +343,7 @@ static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
         } else if (v->kind == CSWS_A || v->kind == CSWS_AARR) {
             from_web_audio(p, v);
         } else {
-            from_web_control(cs, p, v);
+            from_web_control(p, v);
         }
     }
     if (sent && csws_wake_clients(p->wake) && csws_wake_claim(p->wake))
