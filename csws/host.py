@@ -111,11 +111,18 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
         server = _servers.get(port)
         if server is not None and server.csound != csound:
             raise OSError(f"port {port} is already used by another Csound instance in this process")
+        variables = [
+            Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
+                     _send_limit(s, ksmps, sr, settings.buffer_seconds))
+            for s in specs
+        ]
         if server is None:
             if _io is None:
                 _io = IOThread()
             _wait_closed(port)  # the port's previous server must let go of it first
             server = PortServer(port, csound, logger, ksmps, sr, settings)
+            # On offer before the port opens: no client can find it empty.
+            server.add(variables)
             host = settings.host
             try:
                 _io.run(server.start(host), START_TIMEOUT)
@@ -128,17 +135,13 @@ def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[Va
                 raise OSError(f"cannot listen on {host}:{port}: {why}") from None
             _servers[port] = server
             logger(f"csws: websocket server on ws://{host}:{port}/")
-        taken = [n for n in names if n in server.variables]
-        if taken:
-            which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
-            raise ValueError(f"{which} already on offer on port {port} (by another instance)")
-        variables = [
-            Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
-                     _send_limit(s, ksmps, sr, settings.buffer_seconds))
-            for s in specs
-        ]
-        # Registered before the perf routine can run: add() on the loop, waited for.
-        _io.run(_call(server.add, variables), START_TIMEOUT)
+        else:
+            taken = [n for n in names if n in server.variables]
+            if taken:
+                which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
+                raise ValueError(f"{which} already on offer on port {port} (by another instance)")
+            # Registered before the perf routine can run: add() on the loop, waited for.
+            _io.run(_call(server.add, variables), START_TIMEOUT)
         inst = Instance(next(_handles), csound, server, variables)
         _instances[inst.handle] = inst
         return inst
