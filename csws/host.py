@@ -14,6 +14,7 @@ import os
 import threading
 from collections import defaultdict
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
 from csws._ring import Ring
@@ -76,6 +77,10 @@ _io: IOThread | None = None
 _servers: dict[int, PortServer] = {}
 _closing: dict[int, Future] = {}  # ports whose last instance ended: their close, under way
 _instances: dict[int, Instance] = {}
+# Ended instances whose clients the loop is still closing: they may send a last
+# frame, so their counters are added to _totals only once that is done.
+_ending: dict[int, tuple[Instance, Future]] = {}
+_totals_lock = threading.Lock()  # never held while waiting for the loop
 _totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
 _loggers: dict[int, object] = {}
 _config: dict[int, dict[str, str]] = {}  # per Csound: websocket_config's settings
@@ -159,10 +164,6 @@ def _add_counters(into: dict[tuple[int, str], dict[str, int]], inst: Instance) -
             acc[k] = acc.get(k, 0) + v
 
 
-def _keep_totals(inst: Instance) -> None:
-    _add_counters(_totals[inst.csound], inst)
-
-
 def _wait_closed(port: int) -> None:
     closing = _closing.pop(port, None)
     if closing is not None:
@@ -172,11 +173,17 @@ def _wait_closed(port: int) -> None:
             pass
 
 
-async def _remove_and_close(server: PortServer, variables: list[Variable]) -> None:
+async def _end(inst: Instance, last: bool) -> None:
+    """On the loop: take an ended instance's variables off its port, then count
+    them in the totals, which no frame can change any more; close a last port."""
     try:
-        await server.remove(variables)
+        await inst.server.remove(inst.variables)
     finally:
-        await server.close()
+        with _totals_lock:
+            if _ending.pop(inst.handle, None) is not None:
+                _add_counters(_totals[inst.csound], inst)
+        if last:
+            await inst.server.close()
 
 
 def configure(csound: int, name: str, value: str) -> None:
@@ -193,29 +200,28 @@ def detach(handle: int) -> None:
         inst = _instances.pop(handle, None)
         if inst is None:
             return
-        _keep_totals(inst)
         server = inst.server
         last = _servers.get(server.port) is server and not any(i.server is server for i in _instances.values())
         # Never wait here: deinit runs in Csound's performance thread.
+        with _totals_lock:
+            future = asyncio.run_coroutine_threadsafe(_end(inst, last), _io.loop)
+            _ending[inst.handle] = (inst, future)
         if last:
             del _servers[server.port]
             for port in [p for p, f in _closing.items() if f.done()]:
                 del _closing[port]  # finished closes need no waiting for
-            _closing[server.port] = asyncio.run_coroutine_threadsafe(
-                _remove_and_close(server, inst.variables), _io.loop)
-        else:
-            asyncio.run_coroutine_threadsafe(server.remove(inst.variables), _io.loop)
+            _closing[server.port] = future
 
 
 def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
     """Counters per (port, variable): ended instances' and live ones' together."""
-    with _lock:
+    with _lock, _totals_lock:
         out: dict[tuple[int, str], dict[str, int]] = {}
         for cs, totals in _totals.items():
             if csound is None or cs == csound:
                 for key, acc in totals.items():
                     out[key] = dict(acc)
-        for inst in _instances.values():
+        for inst in [*_instances.values(), *(i for i, _ in _ending.values())]:
             if csound is None or inst.csound == csound:
                 _add_counters(out, inst)
         return out
@@ -224,6 +230,8 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
 def shutdown(csound: int) -> None:
     """Csound is cleaning up: report, close its ports, stop the thread if idle."""
     global _io
+    # Ended instances' last frames belong in the report: let the loop finish them.
+    futures_wait([f for i, f in list(_ending.values()) if i.csound == csound], STOP_TIMEOUT)
     with _lock:
         logger = _loggers.pop(csound, None)
         if logger is not None:
@@ -233,7 +241,10 @@ def shutdown(csound: int) -> None:
                 logger(f"csws: port {port} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
-        _totals.pop(csound, None)
+        with _totals_lock:
+            for handle in [h for h, (i, _) in _ending.items() if i.csound == csound]:
+                _ending.pop(handle)
+            _totals.pop(csound, None)
         _config.pop(csound, None)
         for port in list(_closing):
             _wait_closed(port)
