@@ -240,7 +240,11 @@ def bench_round_trip(impl: str, n: int, separate: bool) -> dict:
                 pass
             if i > 20:  # warm-up
                 lat.append(time.perf_counter() - t0)
-            await asyncio.sleep(0.002 * np.random.random())  # land anywhere in the k-cycle
+            # Land anywhere in the k-cycle.  Not asyncio.sleep: its timers round up to the
+            # next whole millisecond and then fire with the next network event, here the
+            # next echo frame, so every send would follow Csound's k-cycle burst (the
+            # worst phase, a full pacing period of wait).  A blocking sleep is exact.
+            time.sleep(0.002 * np.random.random())
         await tx.close()
         await rx.close()
         return lat
