@@ -134,7 +134,7 @@ cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
         inst = host.attach(<size_t>csound, logger, port, ksmps, sr, specs)
         for i, var in enumerate(inst.variables):
             vars[i].ring = <csws_ring *><size_t>var.ring.address if var.ring is not None else NULL
-        wake[0] = <csws_wake *><size_t>inst.server.wake.address
+        wake[0] = <csws_wake *><size_t>inst.port.wake.address
         return <void *><size_t>inst.handle
     except Exception as e:
         _set_err(err, errlen, e)

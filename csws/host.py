@@ -1,81 +1,48 @@
 """The registry behind the plugin: opcode instances, ports and the I/O thread.
 
 Called by csws._bridge from Csound's threads (init and deinit time, holding
-the GIL); everything that touches sockets runs on one asyncio loop in a
-daemon thread, started with the first server and stopped with the last.
+the GIL).  Ports are bound at init; their servers run on one asyncio loop in
+the I/O thread (csws/iothread.py), which only starts the loop when a first
+client knocks.  Until then everything here happens right away, under _lock.
 """
 from __future__ import annotations
 
-import asyncio
 import errno
 import itertools
 import math
 import os
 import threading
 from collections import defaultdict
-from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from csws import security
 from csws._ring import Ring
 from csws.config import Settings
-from csws.server import PortServer, Variable
-from csws.variables import Direction, Kind, VarSpec
+from csws.iothread import STOP_TIMEOUT, IOThread
+from csws.port import Port, Variable
+from csws.variables import MAX_STRING, Direction, Kind, VarSpec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 RING_MAX_BYTES = 4 << 20  # ... but never more than this per variable
 CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
 START_TIMEOUT = 5.0
-STOP_TIMEOUT = 1.0
 
 
 @dataclass(eq=False)
 class Instance:
     handle: int
     csound: int
-    server: PortServer
+    port: Port
     variables: list[Variable]
-
-
-class IOThread:
-    """An asyncio loop in a daemon thread, for every port of the process."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="csws-io", daemon=True)
-        self.thread.start()
-
-    def run(self, coro, timeout: float):
-        """Run a coroutine on the loop and wait for its result."""
-        fut: Future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return fut.result(timeout)
-
-    def stop(self) -> None:
-        """End the thread, leaving no task, executor thread or socket behind."""
-        try:
-            self.run(_finish_loop(), STOP_TIMEOUT)
-        except Exception:  # noqa: BLE001 - a stuck task must not keep Csound from exiting
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(STOP_TIMEOUT)
-        if not self.thread.is_alive():
-            self.loop.close()
-
-
-async def _finish_loop() -> None:
-    # Handlers of clients that vanished may linger: cancel them, and end the
-    # executor thread a name lookup (listening on "localhost") may have started.
-    me = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not me]
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.get_running_loop().shutdown_default_executor()
 
 
 _lock = threading.RLock()
 _io: IOThread | None = None
-_servers: dict[int, PortServer] = {}
-_closing: dict[int, Future] = {}  # ports whose last instance ended: their close, under way
+_ports: dict[int, Port] = {}
+_closing: dict[int, Future] = {}  # ports whose last instance ended: their server's close, under way
 _instances: dict[int, Instance] = {}
 # Ended instances whose clients the loop is still closing: they may send a last
 # frame, so their counters are added to _totals only once that is done.
@@ -85,6 +52,21 @@ _totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
 _loggers: dict[int, object] = {}
 _config: dict[int, dict[str, str]] = {}  # per Csound: websocket_config's settings
 _handles = itertools.count(1)
+
+
+def _awake(loop) -> bool:
+    """In the I/O thread, when a first client knocks: serve every port on the new loop."""
+    with _lock:
+        if _io is None or _io.stopping:
+            return False
+        for port in _ports.values():
+            port.server = _new_server(port)
+            try:
+                loop.run_until_complete(port.server.start())
+            except Exception as e:  # noqa: BLE001 - the other ports must still be served
+                port.log(f"csws: port {port.number}: the websocket server did not start: {e}", True)
+        _io.loop = loop
+        return True
 
 
 def _ring_for(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> Ring | None:
@@ -103,53 +85,77 @@ def _send_limit(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> int:
     return max(64 << 10, int(spec.frame_bytes * sr / ksmps * seconds))
 
 
-def attach(csound: int, logger, port: int, ksmps: int, sr: float, specs: list[VarSpec]) -> Instance:
-    """Offer one opcode instance's variables on a port (starting its server)."""
+def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[VarSpec]) -> Instance:
+    """Offer one opcode instance's variables on a port (opening it if need be)."""
     global _io
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"variable {dupes[0]} is given twice on port {port}")
+        raise ValueError(f"variable {dupes[0]} is given twice on port {number}")
     with _lock:
         settings = Settings.from_env(_config.get(csound))
         _loggers[csound] = logger
-        server = _servers.get(port)
-        if server is not None and server.csound != csound:
-            raise OSError(f"port {port} is already used by another Csound instance in this process")
+        port = _ports.get(number)
+        if port is not None and port.csound != csound:
+            raise OSError(f"port {number} is already used by another Csound instance in this process")
         variables = [
             Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
                      _send_limit(s, ksmps, sr, settings.buffer_seconds))
             for s in specs
         ]
-        if server is None:
+        if port is None:
+            port = _open(csound, logger, number, ksmps, sr, settings)
+            # On offer before a client can be served: no client finds the port empty.
+            port.variables.update((v.spec.name, v) for v in variables)
             if _io is None:
-                _io = IOThread()
-            _wait_closed(port)  # the port's previous server must let go of it first
-            server = PortServer(port, csound, logger, ksmps, sr, settings)
-            # On offer before the port opens: no client can find it empty.
-            server.add(variables)
-            host = settings.host
-            try:
-                _io.run(server.start(host), START_TIMEOUT)
-            except OSError as e:
-                server.wake.close()
-                # asyncio wraps the errno in a long sentence: say it plainly
-                why = os.strerror(e.errno) if e.errno else str(e)
-                if e.errno == errno.EADDRINUSE:
-                    why += " (another program, or another Csound, listens on it)"
-                raise OSError(f"cannot listen on {host}:{port}: {why}") from None
-            _servers[port] = server
-            logger(f"csws: websocket server on ws://{host}:{port}/")
+                _io = IOThread(_awake)
+            if _io.loop is None:
+                _io.watch(port.sockets)
+            else:
+                port.server = _new_server(port)
+                try:
+                    _io.run(port.server.start(), START_TIMEOUT)
+                except Exception:
+                    port.close()
+                    raise
+            _ports[number] = port
+            logger(f"csws: websocket server on ws://{settings.host}:{number}/")
         else:
-            taken = [n for n in names if n in server.variables]
+            taken = [n for n in names if n in port.variables]
             if taken:
                 which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
-                raise ValueError(f"{which} already on offer on port {port} (by another instance)")
-            # Registered before the perf routine can run: add() on the loop, waited for.
-            _io.run(_call(server.add, variables), START_TIMEOUT)
-        inst = Instance(next(_handles), csound, server, variables)
+                raise ValueError(f"{which} already on offer on port {number} (by another instance)")
+            if port.server is None:
+                port.variables.update((v.spec.name, v) for v in variables)
+            else:  # registered before the perf routine can run: on the loop, waited for
+                _io.run(_call(port.server.add, variables), START_TIMEOUT)
+        inst = Instance(next(_handles), csound, port, variables)
         _instances[inst.handle] = inst
         return inst
+
+
+def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Settings) -> Port:
+    _wait_closed(number)  # the port's previous server must let go of it first
+    try:
+        port = Port(number, csound, logger, ksmps, sr, settings)
+    except OSError as e:
+        why = os.strerror(e.errno) if e.errno else str(e)
+        if e.errno == errno.EADDRINUSE:
+            why += " (another program, or another Csound, listens on it)"
+        raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
+    warning = security.listen_warning(settings.host, number, settings.token)
+    if warning:
+        logger(warning, True)
+    if port.max_string != settings.max_string:
+        logger(f"csws: CSWS_MAX_STRING={settings.max_string} is outside 1..{MAX_STRING}; "
+               f"using {port.max_string}", True)
+    return port
+
+
+def _new_server(port: Port):
+    from csws.server import PortServer
+
+    return PortServer(port)
 
 
 async def _call(fn, *args):
@@ -159,7 +165,7 @@ async def _call(fn, *args):
 def _add_counters(into: dict[tuple[int, str], dict[str, int]], inst: Instance) -> None:
     """Add an instance's counters per (port, variable) into a table."""
     for var in inst.variables:
-        acc = into.setdefault((inst.server.port, var.spec.name), {"direction": var.spec.direction.name})
+        acc = into.setdefault((inst.port.number, var.spec.name), {"direction": var.spec.direction.name})
         for k, v in var.counters().items():
             acc[k] = acc.get(k, 0) + v
 
@@ -177,13 +183,20 @@ async def _end(inst: Instance, last: bool) -> None:
     """On the loop: take an ended instance's variables off its port, then count
     them in the totals, which no frame can change any more; close a last port."""
     try:
-        await inst.server.remove(inst.variables)
+        await inst.port.server.remove(inst.variables)
     finally:
         with _totals_lock:
             if _ending.pop(inst.handle, None) is not None:
                 _add_counters(_totals[inst.csound], inst)
         if last:
-            await inst.server.close()
+            await _close(inst.port)
+
+
+async def _close(port: Port) -> None:
+    try:
+        await port.server.close()
+    finally:
+        port.close()
 
 
 def configure(csound: int, name: str, value: str) -> None:
@@ -200,17 +213,27 @@ def detach(handle: int) -> None:
         inst = _instances.pop(handle, None)
         if inst is None:
             return
-        server = inst.server
-        last = _servers.get(server.port) is server and not any(i.server is server for i in _instances.values())
+        port = inst.port
+        last = _ports.get(port.number) is port and not any(i.port is port for i in _instances.values())
+        if last:
+            del _ports[port.number]
+        if port.server is None:  # no client ever came: nothing to wait for
+            with _totals_lock:
+                _add_counters(_totals[inst.csound], inst)
+            for var in inst.variables:
+                port.variables.pop(var.spec.name, None)
+            if last:
+                _io.unwatch(port.sockets)
+                port.close()
+            return
         # Never wait here: deinit runs in Csound's performance thread.
         with _totals_lock:
-            future = asyncio.run_coroutine_threadsafe(_end(inst, last), _io.loop)
+            future = _io.submit(_end(inst, last))
             _ending[inst.handle] = (inst, future)
         if last:
-            del _servers[server.port]
-            for port in [p for p, f in _closing.items() if f.done()]:
-                del _closing[port]  # finished closes need no waiting for
-            _closing[server.port] = future
+            for number in [n for n, f in _closing.items() if f.done()]:
+                del _closing[number]  # finished closes need no waiting for
+            _closing[port.number] = future
 
 
 def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
@@ -230,15 +253,18 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
 def shutdown(csound: int) -> None:
     """Csound is cleaning up: report, close its ports, stop the thread if idle."""
     global _io
-    # Ended instances' last frames belong in the report: let the loop finish them.
-    futures_wait([f for i, f in list(_ending.values()) if i.csound == csound], STOP_TIMEOUT)
+    ending = [f for i, f in list(_ending.values()) if i.csound == csound]
+    if ending:  # ended instances' last frames belong in the report: let the loop finish them
+        from concurrent.futures import wait
+
+        wait(ending, STOP_TIMEOUT)
     with _lock:
         logger = _loggers.pop(csound, None)
         if logger is not None:
-            for (port, name), acc in sorted(stats(csound).items()):
+            for (number, name), acc in sorted(stats(csound).items()):
                 parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
                 way = "to web" if acc["direction"] == "TO_WEB" else "from web"
-                logger(f"csws: port {port} {name} ({way}): {parts}")
+                logger(f"csws: port {number} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
         with _totals_lock:
@@ -246,16 +272,19 @@ def shutdown(csound: int) -> None:
                 _ending.pop(handle)
             _totals.pop(csound, None)
         _config.pop(csound, None)
-        for port in list(_closing):
-            _wait_closed(port)
-        ports = [p for p, s in _servers.items() if s.csound == csound]
-        for port in ports:
-            server = _servers.pop(port)
+        for number in list(_closing):
+            _wait_closed(number)
+        for number in [n for n, p in _ports.items() if p.csound == csound]:
+            port = _ports.pop(number)
+            if port.server is None:
+                _io.unwatch(port.sockets)
+                port.close()
+                continue
             try:
-                _io.run(server.close(), STOP_TIMEOUT)
+                _io.run(_close(port), STOP_TIMEOUT)
             except Exception:  # noqa: BLE001 - closing must not stop the others
                 pass
-        if _io is not None and not _servers:
+        if _io is not None and not _ports:
             _io.stop()
             _io = None
         if logger is not None:

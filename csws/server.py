@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from websockets.asyncio.connection import broadcast
@@ -20,10 +19,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from csws import __version__, clients, http, security
-from csws._bridge import Wake
-from csws._ring import Ring
-from csws.config import Settings
-from csws.variables import MAX_STRING, MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
+from csws.port import Port, Variable
+from csws.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
 log = logging.getLogger("csws")
 
@@ -52,96 +49,53 @@ def message_limit(spec: VarSpec, max_string: int) -> int:
     return max(spec.frame_bytes, 32 * spec.values + 64)
 
 
-@dataclass(eq=False)
-class Variable:
-    """A variable on offer, with its ring and what happened to its data."""
-
-    spec: VarSpec
-    ring: Ring | None  # None for i-rate inputs: sent once, on connect
-    send_limit: int  # bytes a client may have queued before it loses frames
-    sent: int = 0  # messages delivered to clients
-    dropped: int = 0  # messages a slow client lost
-    rejected: int = 0  # messages from clients that did not fit
-    received: int = 0  # messages from clients written to the ring
-    clients: set[ServerConnection] = field(default_factory=set)
-
-    def counters(self) -> dict[str, int]:
-        """What a user sees at the end of the performance."""
-        ring = self.ring
-        lost = ring.lost if ring is not None else 0
-        if self.spec.direction is Direction.TO_WEB:
-            return {"sent": self.sent, "dropped": self.dropped + lost}
-        return {
-            "received": self.received,
-            "rejected": self.rejected,
-            "dropped": lost,
-            "underruns": ring.underruns if ring is not None else 0,
-        }
-
-    def latest_message(self) -> bytes | str | None:
-        """What a client joining now gets at once (control data only)."""
-        initial = self.spec.initial_message()
-        if self.spec.kind.is_init or self.ring is None:
-            return initial
-        if self.spec.kind.is_audio:
-            return None
-        frame = self.ring.latest()
-        if frame is None:
-            return initial
-        return frame.decode("utf-8", "replace") if self.spec.kind is Kind.S else frame
-
-
 class PortServer:
     """The websocket server on one port, shared by every instance using it."""
 
-    def __init__(self, port: int, csound: int, logger, ksmps: int, sr: float, settings: Settings) -> None:
-        self.port = port
-        self.csound = csound
-        self.log = logger
-        self.ksmps = ksmps
-        self.sr = sr
-        self.variables: dict[str, Variable] = {}
-        self.wake = Wake()
-        self._server: Server | None = None
+    def __init__(self, port: Port) -> None:
+        self.port = port.number
+        self.csound = port.csound
+        self.log = port.log
+        self.ksmps = port.ksmps
+        self.sr = port.sr
+        self.settings = port.settings
+        self.max_string = port.max_string
+        self.variables = port.variables  # the port's own table: instances come and go in it
+        self.wake = port.wake
+        self._sockets = port.sockets
+        self._servers: list[Server] = []
         self._nclients = 0
-        self.settings = settings  # read once, when the port opens
-        self.max_string = max(1, min(self.settings.max_string, MAX_STRING))  # C slots hold MAX_STRING
         self._throttle = security.Throttle(WARN_INTERVAL)
-        self._listen_host = "127.0.0.1"
 
     # ---- lifecycle (on the loop) ----
 
-    async def start(self, host: str) -> None:
-        self._listen_host = host
-        self._server = await serve(
-            self._handle,
-            host,
-            self.port,
-            select_subprotocol=self._select,
-            process_request=self._process_request,
-            compression=None,  # audio does not deflate; browsers ask by default
-            # Until the variable is known, the largest message any variable here takes;
-            # after the handshake, the connection's own variable's (_handle).
-            create_connection=self._new_connection,
-            open_timeout=self.settings.handshake_timeout,
-            server_header=f"csws/{__version__}",
-            close_timeout=0.5,
-            logger=log,
-        )
-        warning = security.listen_warning(host, self.port, self.settings.token)
-        if warning:
-            self.log(warning, True)
-        if self.max_string != self.settings.max_string:
-            self.log(f"csws: CSWS_MAX_STRING={self.settings.max_string} is outside 1..{MAX_STRING}; "
-                     f"using {self.max_string}", True)
+    async def start(self) -> None:
+        """Serve on the port's sockets (bound already, clients maybe waiting)."""
+        for sock in self._sockets:
+            self._servers.append(await serve(
+                self._handle,
+                sock=sock,
+                select_subprotocol=self._select,
+                process_request=self._process_request,
+                compression=None,  # audio does not deflate; browsers ask by default
+                # Until the variable is known, the largest message any variable here takes;
+                # after the handshake, the connection's own variable's (_handle).
+                create_connection=self._new_connection,
+                open_timeout=self.settings.handshake_timeout,
+                server_header=f"csws/{__version__}",
+                close_timeout=0.5,
+                logger=log,
+            ))
         asyncio.get_running_loop().add_reader(self.wake.reader, self._on_wake)
 
     async def close(self) -> None:
+        """Stop serving and close the sockets; the Port closes its wake-up."""
         asyncio.get_running_loop().remove_reader(self.wake.reader)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        self.wake.close()
+        for server in self._servers:
+            server.close()
+        await asyncio.gather(*(s.wait_closed() for s in self._servers))
+        for sock in self._sockets:
+            sock.close()  # asyncio closes what it served; none of them if start failed
 
     def add(self, variables: list[Variable]) -> None:
         for var in variables:
@@ -175,7 +129,7 @@ class PortServer:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         refusal = security.check(
             self.port, request.headers, request.path, upgrade,
-            listen_host=self._listen_host, token=self.settings.token, origins=self.settings.origins,
+            listen_host=self.settings.host, token=self.settings.token, origins=self.settings.origins,
             public_paths=http.PACKAGED,
         )
         if refusal is not None:

@@ -6,7 +6,6 @@ client and whether a message from a client fits the variable.
 from __future__ import annotations
 
 import enum
-import json
 import math
 from dataclasses import dataclass
 
@@ -118,6 +117,8 @@ def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) ->
         return data
     n = spec.values
     if isinstance(message, str):
+        import json  # here, as numpy: only a client's text frame needs them
+
         import numpy as np
 
         try:

@@ -339,3 +339,53 @@ def test_reset_stops_everything(tmp_path, port):
     out = run_child(tmp_path, port, RESET, "i1 0 0.2")
     assert out["free"] == [True] * 3
     assert out["threads"] == [1] * 3
+
+
+
+DORMANT = textwrap.dedent("""
+import socket, sys, threading
+from csws import plugin_path
+from csws.csound import Csound
+
+def listening(port):  # without connecting: a connection would wake the server up
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+def loaded():
+    return [m for m in ("asyncio", "websockets", "ssl") if m in sys.modules]
+
+port = int(sys.argv[2])
+cs = Csound()
+assert cs.compile([f"--opcode-lib={plugin_path()}", sys.argv[1], "-odac", "-+rtaudio=null", "-d"]) == 0
+worker = threading.Thread(target=cs.perform)
+worker.start()
+while not listening(port):
+    threading.Event().wait(0.01)
+during = loaded()
+worker.join()
+cs.destroy()
+print("RESULT", {"during": during, "after": loaded(), "threads": threading.active_count(),
+                 "listening": listening(port)})
+""")
+
+
+def test_a_port_nobody_joins_loads_no_server(tmp_path, port):
+    """A piece nobody connects to never loads asyncio or websockets (about 15 MiB of
+    memory); its port listens all the same and closes at the end.  (Every other
+    test's first client is one that wakes a server up.)"""
+    orc = f"instr 1\n{COUNTER}\n  kd websocket {port}, kcount\nendin"
+    csd = tmp_path / "dormant.csd"
+    csd.write_text(make_csd(orc, "i1 0 0.5"))
+    script = tmp_path / "child.py"
+    script.write_text(DORMANT)
+    proc = subprocess.run([sys.executable, str(script), str(csd), str(port)], capture_output=True,
+                          text=True, errors="replace", timeout=60, cwd=tmp_path)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    assert lines[-1] == "RESULT {'during': [], 'after': [], 'threads': 1, 'listening': False}", lines[-1]
+    assert "websocket server on ws://127.0.0.1:" in proc.stdout + proc.stderr
