@@ -119,7 +119,8 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                     port.close()
                     raise
             _ports[number] = port
-            logger(f"csws: websocket server on ws://{settings.host}:{number}/")
+            shown = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address, as URLs write it
+            logger(f"csws: websocket server on ws://{shown}:{number}/")
         else:
             taken = [n for n in names if n in port.variables]
             if taken:

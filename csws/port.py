@@ -68,13 +68,16 @@ def listen(host: str, number: int) -> list[socket.socket]:
     socks: list[socket.socket] = []
     try:
         infos = socket.getaddrinfo(host or None, number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        for family, kind, proto, _, address in dict.fromkeys(infos):
+        addresses = list(dict.fromkeys(infos))
+        for family, kind, proto, _, address in addresses:
             s = socket.socket(family, kind, proto)
             socks.append(s)
             if os.name == "posix":  # rebind at once after a restart (Windows': share the port)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # "::" and "0.0.0.0" both
+                # "::" alone means every interface, IPv4 too; beside an IPv4 address of
+                # its own (host "" or a name), IPv6 only, or the two would collide.
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(len(addresses) > 1))
             s.bind(address)
             s.listen(BACKLOG)
             s.setblocking(False)

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from importlib import resources
-from pathlib import Path
 
 from conftest import REALTIME, Performance, make_csd
 

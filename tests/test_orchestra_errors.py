@@ -137,7 +137,7 @@ endin
 
 def test_same_name_on_two_ports_is_fine(perform, port):
     other = free_port()
-    orc = f"instr 1\n  kv = 1\n  kd websocket p4, kv\nendin\n"
+    orc = "instr 1\n  kv = 1\n  kd websocket p4, kv\nendin\n"
     out = run_offline(perform, orc, f"i1 0 0.5 {port}\ni1 0 0.5 {other}")
     assert "INIT ERROR" not in out, out[-3000:]
     assert_went_on(out)

@@ -29,7 +29,7 @@ def run(coro):
 
 def started(perform, port, env=None, score="i1 0 30", pattern=None):
     p = perform(ORC.format(port=port), score, env=env)
-    p.wait_for(pattern or rf"csws: websocket server on ws://[^:]+:{port}/")
+    p.wait_for(pattern or rf"csws: websocket server on ws://(\[[0-9a-f:]+\]|[^:/]+):{port}/")
     return p
 
 
@@ -254,3 +254,21 @@ def test_run_flags_set_the_environment(tmp_path, port):
         run(main())
     finally:
         p.stop()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 on this machine")
+def test_host_double_colon_is_every_interface(perform, port):
+    """CSWS_HOST=:: reaches IPv4 clients as well as IPv6 ones, as users of :: expect."""
+    started(perform, port, env={"CSWS_HOST": "::", "CSWS_TOKEN": "t"}, score="i1 0 3")
+    for address in ("127.0.0.1", "::1"):
+        with socket.create_connection((address, port), timeout=5):
+            pass
