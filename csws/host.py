@@ -59,8 +59,16 @@ def _awake(loop) -> bool:
     with _lock:
         if _io is None or _io.stopping:
             return False
+        try:
+            from csws.server import PortServer
+        except Exception as e:  # noqa: BLE001 - a broken install: refuse clients rather than hang them
+            for port in _ports.values():
+                port.log(f"csws: port {port.number}: the websocket server cannot start: {e!r}", True)
+                for sock in port.sockets:
+                    sock.close()
+            return False
         for port in _ports.values():
-            port.server = _new_server(port)
+            port.server = PortServer(port)
             try:
                 loop.run_until_complete(port.server.start())
             except Exception as e:  # noqa: BLE001 - the other ports must still be served
@@ -112,14 +120,17 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
             if _io.loop is None:
                 _io.watch(port.sockets)
             else:
-                port.server = _new_server(port)
+                from csws.server import PortServer
+
+                port.server = PortServer(port)
                 try:
                     _io.run(port.server.start(), START_TIMEOUT)
                 except Exception:
                     port.close()
                     raise
             _ports[number] = port
-            shown = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address, as URLs write it
+            # An IPv6 address in brackets, as URLs write it
+            shown = f"[{settings.host}]" if ":" in settings.host else settings.host
             logger(f"csws: websocket server on ws://{shown}:{number}/")
         else:
             taken = [n for n in names if n in port.variables]
@@ -151,12 +162,6 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         logger(f"csws: CSWS_MAX_STRING={settings.max_string} is outside 1..{MAX_STRING}; "
                f"using {port.max_string}", True)
     return port
-
-
-def _new_server(port: Port):
-    from csws.server import PortServer
-
-    return PortServer(port)
 
 
 async def _call(fn, *args):

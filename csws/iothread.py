@@ -22,6 +22,8 @@ STOP_TIMEOUT = 1.0
 
 
 class IOThread:
+    """Dozing until a first client, then an asyncio loop (`loop`) for good."""
+
     def __init__(self, on_knock: Callable[[asyncio.AbstractEventLoop], bool]) -> None:
         """on_knock(loop) starts the servers on the new loop: False if stopped meanwhile."""
         self.loop: asyncio.AbstractEventLoop | None = None  # once a client has knocked
@@ -44,7 +46,7 @@ class IOThread:
             if self._dozing:  # else the host starts their server with the others
                 for s in sockets:
                     self._selector.register(s, selectors.EVENT_READ)
-        self._ring()
+                self._ring()
 
     def unwatch(self, sockets: Iterable[socket.socket]) -> None:
         """Before the sockets close: an fd closed under a selector may come back as another."""
@@ -52,14 +54,13 @@ class IOThread:
             if self._dozing:
                 for s in sockets:
                     self._selector.unregister(s)
-        self._ring()
+                self._ring()
 
     def _ring(self) -> None:
-        if not self._dozing:
-            return
+        """Wake the selector up (with _selector_lock held, while dozing)."""
         try:
             self._bell_push.send(b"\0")
-        except OSError:  # full (a ring is pending anyway) or closed (the thread is done)
+        except BlockingIOError:  # the bell is full of rings already
             pass
 
     def _main(self) -> None:
@@ -113,7 +114,9 @@ class IOThread:
         """End the thread, leaving no task, executor thread or socket behind."""
         self.stopping = True
         if self.loop is None:
-            self._ring()
+            with self._selector_lock:
+                if self._dozing:
+                    self._ring()
             self.thread.join(STOP_TIMEOUT)
             return
         try:
