@@ -9,6 +9,7 @@ Wire layouts (native MYFLT, i.e. float64):
 Csound stores an a-rate array planar (element 0's ksmps samples, then
 element 1's...), so a[] is transposed on the way out and back in.
 """
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.string cimport memcpy
 
 
@@ -30,6 +31,47 @@ cdef void deinterleave(double *dst, const double *src, size_t nelems,
     for s in range(ksmps):
         for e in range(nelems):
             dst[e * ksmps + s] = src[s * nelems + e]
+
+
+# float32 on the wire, for clients that ask for it: converted here rather than
+# with numpy, whose import (a tenth of a second or more) would stall the I/O
+# loop, and the streams on it, the first time a client asks.
+# Frames are bytes objects of any alignment: values move through memcpy.
+
+def narrow(const unsigned char[::1] frame) -> bytes:
+    """float64 values -> the same as float32."""
+    cdef Py_ssize_t i, n = frame.shape[0] // 8
+    cdef double v
+    cdef float f
+    out = PyBytes_FromStringAndSize(NULL, n * 4)
+    cdef char *dst = PyBytes_AS_STRING(out)
+    cdef const unsigned char *src
+    if n:
+        src = &frame[0]
+        with nogil:
+            for i in range(n):
+                memcpy(&v, src + 8 * i, 8)
+                f = <float> v
+                memcpy(dst + 4 * i, &f, 4)
+    return out
+
+
+def widen(const unsigned char[::1] frame) -> bytes:
+    """float32 values -> the same as float64."""
+    cdef Py_ssize_t i, n = frame.shape[0] // 4
+    cdef float f
+    cdef double v
+    out = PyBytes_FromStringAndSize(NULL, n * 8)
+    cdef char *dst = PyBytes_AS_STRING(out)
+    cdef const unsigned char *src
+    if n:
+        src = &frame[0]
+        with nogil:
+            for i in range(n):
+                memcpy(&f, src + 4 * i, 4)
+                v = f
+                memcpy(dst + 8 * i, &v, 8)
+    return out
 
 
 # The Python-level helpers below (for clients and tests) import numpy when

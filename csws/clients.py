@@ -23,9 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import ServerConnection
 
+from csws._frames import narrow
 from csws.variables import MYFLT, Direction, Kind, VarSpec
 
-DTYPES = ("float64", "float32")  # numpy's names; numpy itself is imported on first use
+DTYPES = ("float64", "float32")  # numpy's names, as /csws.json and typed arrays use them
 MAX_FRAMES = 4096  # k-cycles in one message
 MAX_MESSAGE = 16 << 20  # bytes in one accumulated message: frames=M is capped by this too
 
@@ -94,9 +95,7 @@ def convert(spec: VarSpec, message: bytes | str, dtype: str) -> bytes | str:
     """A native frame in the dtype a client asked for (strings stay text)."""
     if isinstance(message, str) or spec.kind is Kind.S or dtype == MYFLT:
         return message
-    import numpy as np
-
-    return np.frombuffer(message, dtype=MYFLT).astype(dtype).tobytes()
+    return narrow(message)  # float32, the only other dtype
 
 
 def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,

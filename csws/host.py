@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import itertools
 import math
-import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -113,8 +112,7 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
         ]
         if port is None:
             port = _open(csound, logger, number, ksmps, sr, settings)
-            # On offer before a client can be served: no client finds the port empty.
-            port.variables.update((v.spec.name, v) for v in variables)
+            port.add(variables)  # on offer before a client can be served: none finds the port empty
             if _io is None:
                 _io = IOThread(_awake)
             if _io.loop is None:
@@ -138,9 +136,9 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
                 raise ValueError(f"{which} already on offer on port {number} (by another instance)")
             if port.server is None:
-                port.variables.update((v.spec.name, v) for v in variables)
+                port.add(variables)
             else:  # registered before the perf routine can run: on the loop, waited for
-                _io.run(_call(port.server.add, variables), START_TIMEOUT)
+                _io.run(_call(port.add, variables), START_TIMEOUT)
         inst = Instance(next(_handles), csound, port, variables)
         _instances[inst.handle] = inst
         return inst
@@ -151,7 +149,7 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
     try:
         port = Port(number, csound, logger, ksmps, sr, settings)
     except OSError as e:
-        why = os.strerror(e.errno) if e.errno else str(e)
+        why = e.strerror or str(e)  # also a name lookup's ("Name or service not known")
         if e.errno == errno.EADDRINUSE:
             why += " (another program, or another Csound, listens on it)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None

@@ -104,6 +104,10 @@ class Port:
         self.wake = Wake()
         self.server: PortServer | None = None  # once a client has knocked
 
+    def add(self, variables: list[Variable]) -> None:
+        """Offer variables here (on the I/O loop once the server runs: it reads the table)."""
+        self.variables.update((v.spec.name, v) for v in variables)
+
     def close(self) -> None:
         """Let go of the port (its server, if any, has closed its own sockets)."""
         for s in self.sockets:

@@ -97,10 +97,6 @@ class PortServer:
         for sock in self._sockets:
             sock.close()  # asyncio closes what it served; none of them if start failed
 
-    def add(self, variables: list[Variable]) -> None:
-        for var in variables:
-            self.variables[var.spec.name] = var
-
     async def remove(self, variables: list[Variable]) -> None:
         closing = []
         for var in variables:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import enum
 import math
+from array import array
 from dataclasses import dataclass
 
-# numpy is imported where a message needs converting, not at start-up: the
-# embedded interpreter of an offline render with no clients never needs it.
+from csws._frames import widen
+
 MYFLT = "float64"  # numpy's name for Csound's MYFLT in Debian's (double) build
 MYFLT_BYTES = 8
 MAX_STRING = 4096  # bytes of UTF-8 in one string message
@@ -99,6 +100,20 @@ class VarSpec:
         }
 
 
+def _json_numbers(value) -> list | None:
+    """A JSON number's or (nested) array's numbers, row-major; None if anything else is in it."""
+    numbers, pending = [], [value]
+    while pending:
+        x = pending.pop()
+        if isinstance(x, list):
+            pending.extend(reversed(x))
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            numbers.append(x)
+        else:
+            return None
+    return numbers
+
+
 def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) -> bytes:
     """A client's message as the bytes of one ring frame, or BadMessage.
 
@@ -117,31 +132,25 @@ def decode(spec: VarSpec, message: bytes | str, max_string: int = MAX_STRING) ->
         return data
     n = spec.values
     if isinstance(message, str):
-        import json  # here, as numpy: only a client's text frame needs them
-
-        import numpy as np
+        import json  # here: only a client's text frame needs it
 
         try:
             value = json.loads(message)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
             raise BadMessage(f"{spec.name}: text that is not a JSON number or array") from None
+        numbers = _json_numbers(value)
         try:
-            arr = np.asarray(value, dtype=object).ravel()
-            ok = arr.size == n and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arr
-            )
-        except (ValueError, OverflowError):  # too many dimensions; an integer beyond any float
-            ok = False
-        if not ok:
+            floats = array("d", numbers if numbers is not None and len(numbers) == n else ())
+        except OverflowError:  # an integer beyond any float
+            floats = array("d")
+        if len(floats) != n or not all(map(math.isfinite, floats)):
             raise BadMessage(f"{spec.name}: expected a JSON array of {n} numbers")
-        return np.asarray(arr, dtype=MYFLT).tobytes()
+        return floats.tobytes()
     size = len(message)
     if size == spec.frame_bytes:
         return bytes(message)
     if size == n * 4:
-        import numpy as np
-
-        return np.frombuffer(message, dtype=np.float32).astype(MYFLT).tobytes()
+        return widen(message)
     raise BadMessage(
         f"{spec.name}: a binary message of {size} bytes; expected {spec.frame_bytes} "
         f"({n} float64) or {n * 4} ({n} float32)"

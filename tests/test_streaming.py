@@ -422,3 +422,52 @@ def test_counters_match_what_clients_got(perform, port):
     assert got["sent"] == res["received"] and got["dropped"] == 0
     rep = report(text, port, "kcount")
     assert rep == {"sent": res["received"], "dropped": 0}
+
+
+# ------------------------------------------------------------------ no stalls
+
+
+def test_float32_and_json_clients_never_stall_the_others(perform, port):
+    """Converting for a float32 or JSON client loads nothing new on the I/O loop (an
+    import there, numpy's say, would stall every stream on it for a tenth of a second),
+    and a client already streaming misses no frame when such clients join."""
+    orc = f"instr 1\n{COUNTER}  kecho websocket {port}, kcount\nendin"
+    csd = make_csd(orc, "i1 0 3\ne 3.5", options="-odac -+rtaudio=null -b32 -B64 -d")
+    script = textwrap.dedent(f"""
+        import asyncio, struct, sys, threading
+        import csws
+        from csws.csound import Csound
+        from websockets.asyncio.client import connect
+        open("piece.csd", "w").write({csd!r})
+        cs = Csound()
+        assert cs.compile(["--opcode-lib=" + csws.plugin_path(), "piece.csd"]) == 0
+        t = threading.Thread(target=cs.perform)
+        t.start()
+        async def main():
+            for _ in range(200):  # until the port listens
+                try:
+                    steady = await connect("ws://127.0.0.1:{port}/", subprotocols=["kcount"], compression=None)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.02)
+            got = [struct.unpack("d", await steady.recv())[0] for _ in range(100)]
+            narrow = await connect("ws://127.0.0.1:{port}/?dtype=float32", subprotocols=["kcount"],
+                                   compression=None)
+            await narrow.recv()
+            sender = await connect("ws://127.0.0.1:{port}/", subprotocols=["kecho"], compression=None)
+            await sender.send("[2.5]")
+            await sender.send(struct.pack("f", 1.5))
+            got += [struct.unpack("d", await steady.recv())[0] for _ in range(600)]
+            return got
+        got = asyncio.run(main())
+        loaded = "numpy" in sys.modules
+        t.join()
+        cs.destroy()
+        steps = sorted({{b - a for a, b in zip(got, got[1:])}})
+        print("RESULT", loaded, steps, flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("tempfile").mkdtemp()))
+    m = re.search(r"RESULT (.*)", out.stdout)
+    assert m, (out.stdout + out.stderr)[-3000:]
+    assert m.group(1) == "False [1.0]", m.group(1)  # numpy never loaded; every frame, in order
