@@ -66,6 +66,35 @@ async def drain(ws) -> list:
     return out
 
 
+HOST_PRELUDE = """
+import asyncio, json, struct, sys, threading
+import csws
+from csws.csound import Csound
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+open("piece.csd", "w").write({csd!r})
+cs = Csound()
+assert cs.compile(["--opcode-lib=" + csws.plugin_path(), "piece.csd"]) == 0
+t = threading.Thread(target=cs.perform)
+t.start()
+"""
+
+
+def in_python_host(csd: str, client: str, result: str) -> tuple[str, str]:
+    """Perform `csd` in a fresh Python program hosting Csound (csws.csound) while
+    `client`, which defines `async def main()`, runs beside it; once both are done,
+    the program prints the expression `result` (`value` is what main returned).
+    Returns (what `result` printed, the program's whole output)."""
+    script = (HOST_PRELUDE.format(csd=csd) + textwrap.dedent(client)
+              + f"value = asyncio.run(main())\nt.join()\nprint('RESULT', {result}, flush=True)\ncs.destroy()\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                         cwd=str(__import__("tempfile").mkdtemp()))
+    text = out.stdout + out.stderr
+    m = re.search(r"RESULT (.*)", text)
+    assert m, text[-3000:]
+    return m.group(1), text
+
+
 # ------------------------------------------------------------------ fan-out
 
 
@@ -384,18 +413,9 @@ def test_counters_match_what_clients_got(perform, port):
     """sent in the report and in csws.stats() equal what the client received."""
     orc = f"instr 1\n{COUNTER}  kecho websocket {port}, kcount\nendin"
     csd = make_csd(orc, "i1 0 2\ne 2.5", options="-odac -+rtaudio=null -b32 -B64 -d")
-    script = textwrap.dedent(f"""
-        import asyncio, json, sys, threading
+    result, text = in_python_host(csd, f"""
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
-        import csws
-        from csws.csound import Csound
         from wsclient import connect_var
-        from websockets.exceptions import ConnectionClosed
-        open("piece.csd", "w").write({csd!r})
-        cs = Csound()
-        assert cs.compile(["--opcode-lib=" + csws.plugin_path(), "piece.csd"]) == 0
-        t = threading.Thread(target=cs.perform)
-        t.start()
         async def main():
             ws = await connect_var({port}, "kcount")
             n = 0
@@ -405,18 +425,8 @@ def test_counters_match_what_clients_got(perform, port):
                     n += 1
             except ConnectionClosed:
                 return n
-        n = asyncio.run(main())
-        t.join()
-        stats = {{f"{{p}} {{k}}": v for (p, k), v in csws.stats().items()}}
-        print("RESULT", json.dumps({{"received": n, "stats": stats}}), flush=True)
-        cs.destroy()
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("tempfile").mkdtemp()))
-    text = out.stdout + out.stderr
-    m = re.search(r"RESULT (.*)", text)
-    assert m, text[-3000:]
-    res = json.loads(m.group(1))
+    """, 'json.dumps({"received": value, "stats": {f"{p} {k}": v for (p, k), v in csws.stats().items()}})')
+    res = json.loads(result)
     got = res["stats"][f"{port} kcount"]
     assert res["received"] > 1000
     assert got["sent"] == res["received"] and got["dropped"] == 0
@@ -433,16 +443,7 @@ def test_float32_and_json_clients_never_stall_the_others(perform, port):
     and a client already streaming misses no frame when such clients join."""
     orc = f"instr 1\n{COUNTER}  kecho websocket {port}, kcount\nendin"
     csd = make_csd(orc, "i1 0 3\ne 3.5", options="-odac -+rtaudio=null -b32 -B64 -d")
-    script = textwrap.dedent(f"""
-        import asyncio, struct, sys, threading
-        import csws
-        from csws.csound import Csound
-        from websockets.asyncio.client import connect
-        open("piece.csd", "w").write({csd!r})
-        cs = Csound()
-        assert cs.compile(["--opcode-lib=" + csws.plugin_path(), "piece.csd"]) == 0
-        t = threading.Thread(target=cs.perform)
-        t.start()
+    result, _ = in_python_host(csd, f"""
         async def main():
             for _ in range(200):  # until the port listens
                 try:
@@ -459,15 +460,5 @@ def test_float32_and_json_clients_never_stall_the_others(perform, port):
             await sender.send(struct.pack("f", 1.5))
             got += [struct.unpack("d", await steady.recv())[0] for _ in range(600)]
             return got
-        got = asyncio.run(main())
-        loaded = "numpy" in sys.modules
-        t.join()
-        cs.destroy()
-        steps = sorted({{b - a for a, b in zip(got, got[1:])}})
-        print("RESULT", loaded, steps, flush=True)
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         cwd=str(__import__("tempfile").mkdtemp()))
-    m = re.search(r"RESULT (.*)", out.stdout)
-    assert m, (out.stdout + out.stderr)[-3000:]
-    assert m.group(1) == "False [1.0]", m.group(1)  # numpy never loaded; every frame, in order
+    """, '"numpy" in sys.modules, sorted({b - a for a, b in zip(value, value[1:])})')
+    assert result == "False [1.0]", result  # numpy never loaded; every frame, in order
