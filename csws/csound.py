@@ -10,7 +10,6 @@ import ctypes.util
 
 _lib: ctypes.CDLL | None = None
 CSOUNDINIT_NO_SIGNAL_HANDLER = 1  # csound.h
-CSOUNDINIT_NO_SIGNAL_HANDLER = 1
 CSOUNDINIT_NO_ATEXIT = 2
 
 
@@ -24,15 +23,12 @@ def _load() -> ctypes.CDLL:
             raise RuntimeError(
                 f"cannot load Csound's library ({name}): install Csound 6 (Debian: apt-get install csound)"
             ) from e
-        # Python, not Csound, handles SIGINT/SIGTERM in this process: csws run
-        # turns them into csoundStop() and a clean exit.
-        lib.csoundInitialize.argtypes = [ctypes.c_int]
-        lib.csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT)
-        # Keep Python's Ctrl-C and SIGTERM handling: Csound's own handlers
-        # would end the performance in a way that deadlocks csoundDestroy.
+        # Python, not Csound, handles SIGINT/SIGTERM in this process: csws run turns
+        # them into csoundStop() and a clean exit (Csound's own handlers would end the
+        # performance in a way that deadlocks csoundDestroy).
         lib.csoundInitialize.argtypes = [ctypes.c_int]
         lib.csoundInitialize.restype = ctypes.c_int
-        lib.csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER)
+        lib.csoundInitialize(CSOUNDINIT_NO_SIGNAL_HANDLER | CSOUNDINIT_NO_ATEXIT)
         lib.csoundCreate.restype = ctypes.c_void_p
         lib.csoundCreate.argtypes = [ctypes.c_void_p]
         for fn in ("csoundPerform", "csoundCleanup"):

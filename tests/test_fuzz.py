@@ -327,6 +327,8 @@ def test_hostile_clients_leave_data_exact(perform, port):
     assert counts == list(range(counts[0], counts[0] + len(counts))), "frames missing or out of order"
     assert len(counts) > 1000
     assert sum(s["connected"] for s in seen) > 20, seen
-    assert later == list(range(later[0], later[0] + 20)) and later[0] > counts[-1]
+    # A newcomer gets the latest value at once: the good client's last one if Csound
+    # has not run a k-cycle since (it paces in bursts about 1 ms apart).
+    assert later == list(range(later[0], later[0] + 20)) and later[0] >= counts[-1]
     assert p.proc.poll() is None, "Csound must still be performing"
     assert "Segmentation" not in p.output and "Traceback" not in p.output, p.output[-3000:]
