@@ -72,7 +72,6 @@ class Run:
     cpu: float = 0.0
     maxrss_kib: int = 0
     returncode: int = 0
-    repeats: int = 0
     score_end: float | None = None
 
     def start(self) -> "Run":
@@ -115,9 +114,8 @@ class Run:
         for raw in self.proc.stdout:
             now, line = time.monotonic(), raw.decode("utf-8", "replace")
             # The original prints a line per k-cycle once its buffer is full (millions in
-            # the offline run): count repeats instead of keeping them.
+            # the offline run): keep none of its repeats.
             if self.lines and line == self.lines[-1][1] and len(self.lines) > 1000:
-                self.repeats += 1
                 continue
             self.lines.append((now, line))
             if self.score_end is None and re.search(SCORE_END, line):
