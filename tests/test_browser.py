@@ -111,14 +111,18 @@ def test_demo_page_live_and_slider_reaches_csound(page, tmp_path, port):
         p.stop()
 
 
-def test_seed_example_end_to_end(page, tmp_path, port):
-    # The example as shipped, on a free port instead of 8888.
+def serve_example(name: str, tmp_path: Path, port: int) -> Performance:
+    """examples/NAME.csd and NAME.html as shipped, by `csws run --static`, on a free port instead of 8888."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "websocket.csd").write_text((EXAMPLES / "websocket.csd").read_text().replace("8888", str(port)))
-    shutil.copy(EXAMPLES / "websocket.html", site / "websocket.html")
-    cmd = [sys.executable, "-m", "csws", "run", "--static", str(site), str(site / "websocket.csd"), *REALTIME]
-    p = start(cmd, tmp_path, "seed")
+    (site / f"{name}.csd").write_text((EXAMPLES / f"{name}.csd").read_text().replace("8888", str(port)))
+    shutil.copy(EXAMPLES / f"{name}.html", site / f"{name}.html")
+    cmd = [sys.executable, "-m", "csws", "run", "--static", str(site), str(site / f"{name}.csd"), *REALTIME]
+    return start(cmd, tmp_path, name)
+
+
+def test_seed_example_end_to_end(page, tmp_path, port):
+    p = serve_example("websocket", tmp_path, port)
     try:
         p.wait_for("websocket server on")
         page.goto(f"http://127.0.0.1:{port}/websocket.html")
@@ -142,12 +146,7 @@ def test_seed_example_end_to_end(page, tmp_path, port):
 
 
 def test_stream_example_audio_reaches_the_page(page, tmp_path, port):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "stream.csd").write_text((EXAMPLES / "stream.csd").read_text().replace("8888", str(port)))
-    shutil.copy(EXAMPLES / "stream.html", site / "stream.html")
-    cmd = [sys.executable, "-m", "csws", "run", "--static", str(site), str(site / "stream.csd"), *REALTIME]
-    p = start(cmd, tmp_path, "stream")
+    p = serve_example("stream", tmp_path, port)
     try:
         p.wait_for("websocket server on")
         page.goto(f"http://127.0.0.1:{port}/stream.html")
