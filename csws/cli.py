@@ -7,17 +7,25 @@ import signal
 import sys
 import threading
 
-from csws import __version__, plugin_path
+from csws import __version__, plugin_majors, plugin_path
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def run(args: list[str]) -> int:
-    """Host Csound in this process with the plugin loaded; Ctrl-C stops it."""
-    from csws.csound import Csound
+def run(args: list[str], csound: str | None = None) -> int:
+    """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
+    Ctrl-C stops it."""
+    from csws import csound as csound_lib
     from csws.http import csd_with_html
+
+    try:
+        lib = csound_lib.find(csound)
+        plugin = plugin_path(lib.major)
+    except (RuntimeError, FileNotFoundError) as e:
+        print(f"csws: {e}", file=sys.stderr)
+        return 1
 
     # A .csd that carries its own page (<html> element) serves it at / (unless told otherwise).
     page = csd_with_html(args)
@@ -28,9 +36,10 @@ def run(args: list[str]) -> int:
         # (as a shell's background job is).
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
-    cs = Csound()
+    cs = csound_lib.create(lib)
+    print(f"csws: Csound {cs.version} ({lib.path}, {lib.origin})", file=sys.stderr, flush=True)
     try:
-        if cs.compile([f"--opcode-lib={plugin_path()}", *args]) != 0:
+        if cs.compile([f"--opcode-lib={plugin}", *args]) != 0:
             print("csws: Csound could not compile the piece", file=sys.stderr)
             return 1
         result: list[int] = []
@@ -51,7 +60,7 @@ def run(args: list[str]) -> int:
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card
 
 
-def demo(port: int, audio: bool) -> int:
+def demo(port: int, audio: bool, csound: str | None = None) -> int:
     """Run the bundled synth and serve its page; Ctrl-C stops it."""
     from importlib import resources
 
@@ -62,16 +71,20 @@ def demo(port: int, audio: bool) -> int:
         host = os.environ.get("CSWS_HOST", "127.0.0.1")
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         print(f"csws demo: open http://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
-        return run([str(csd), f"--omacro:PORT={port}", *options])
+        return run([str(csd), f"--omacro:PORT={port}", *options], csound)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="csws", description="The websocket opcode for Csound: stream signals to web pages and back."
     )
-    parser.add_argument("--version", action="version", version=f"csws {__version__}")
+    majors = ", ".join(map(str, plugin_majors())) or "none"
+    parser.add_argument("--version", action="version", version=f"csws {__version__} (plugins for Csound {majors})")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run a piece (a .csd, plus any csound options) with the opcode loaded")
+    choose = "which Csound: 6, 7 or a libcsound's path (CSWS_CSOUND; default: a system Csound, newer first, " \
+             "else the csound extra's)"
+    p_run.add_argument("--csound", metavar="6|7|PATH", help=choose)
     p_run.add_argument("--static", metavar="DIR", help="serve the files of DIR over HTTP on the piece's ports")
     # Who may connect (docs/settings.md): each flag sets its CSWS_* variable for the Csound hosted here.
     p_run.add_argument("--host", help="the address to listen on (127.0.0.1; 0.0.0.0: every interface)")
@@ -87,13 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="run a bundled synth and serve its web page (http://127.0.0.1:8888/)")
     p_demo.add_argument("--port", type=int, default=8888, help="the port for the page and websockets (8888)")
     p_demo.add_argument("--audio", action="store_true", help="play through the sound card (default: none)")
-    sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
+    p_demo.add_argument("--csound", metavar="6|7|PATH", help=choose)
+    p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
+    p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
     ns = parser.parse_args(argv)
     if ns.command == "plugin-path":
-        print(plugin_path())
+        try:
+            print(plugin_path(ns.csound))
+        except (RuntimeError, FileNotFoundError) as e:
+            print(f"csws: {e}", file=sys.stderr)
+            return 1
         return 0
     if ns.command == "demo":
-        return demo(ns.port, ns.audio)
+        return demo(ns.port, ns.audio, ns.csound)
     flags = {
         "CSWS_STATIC_DIR": os.path.abspath(ns.static) if ns.static else None,
         "CSWS_HOST": ns.host,
@@ -108,4 +127,4 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[name] = str(value)
     if not ns.csound_args:
         parser.error("run: give a piece, e.g. csws run piece.csd")
-    return run(ns.csound_args)
+    return run(ns.csound_args, ns.csound)

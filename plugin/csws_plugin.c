@@ -14,7 +14,7 @@
  * send() when clients are connected.
  */
 #define _GNU_SOURCE 1 /* strnlen */
-#include <csound/csdl.h>
+#include "csound_compat.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -27,6 +27,7 @@
 #endif
 
 #include "bridge.h"
+#include "host_version.h"
 #include "pyembed.h"
 
 /* Room for argument pointers.  Csound writes one pointer per argument the
@@ -67,7 +68,7 @@ static void log_to_csound(void *csound, int is_warning, const char *text)
 {
     CSOUND *cs = (CSOUND *)csound;
     if (is_warning)
-        cs->Warning(cs, "%s", text);
+        csws_warning(cs, text);
     else
         cs->Message(cs, "%s\n", text);
 }
@@ -75,7 +76,7 @@ static void log_to_csound(void *csound, int is_warning, const char *text)
 /* The variable's kind, or -1 with its Csound type name in `why`. */
 static int kind_of(CSOUND *cs, void *arg, char *why, size_t whylen)
 {
-    CS_TYPE *t = cs->GetTypeForArg(arg);
+    csws_type *t = csws_arg_type(cs, arg);
     const char *n = t ? t->varTypeName : "?";
     snprintf(why, whylen, "%s", n);
     if (!strcmp(n, "k")) return CSWS_K;
@@ -106,7 +107,7 @@ static int deinit_websocket(CSOUND *cs, void *pp)
 
 static int init_websocket(CSOUND *cs, WEBSOCKET *p)
 {
-    int nout = cs->GetOutputArgCnt(p), nin = cs->GetInputArgCnt(p) - 1;
+    int nout = csws_out_count(cs, &p->h), nin = csws_in_count(cs, &p->h) - 1;
     int i, port;
     csws_var_spec specs[CSWS_MAX_ARGS];
     char err[1024];
@@ -116,22 +117,22 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
     /* Counted first: beyond CSWS_ARG_SLOTS, Csound has written argument
        pointers over this struct's other fields, so touch none of them. */
     if (nout + nin > CSWS_MAX_ARGS)
-        return cs->InitError(cs, "websocket: %d arguments given, at most %d "
+        return csws_init_error(cs, "websocket: %d arguments given, at most %d "
                              "(outputs and inputs together) are allowed",
                              nout + nin, CSWS_MAX_ARGS);
     /* Re-init (reinit, or a reused instance): start from nothing. */
     deinit_websocket(cs, p);
     if (nout + nin == 0)
-        return cs->InitError(cs, "websocket: give at least one output or input "
+        return csws_init_error(cs, "websocket: give at least one output or input "
                              "besides the port");
     {
         MYFLT portf = *p->args[nout];
         if (portf < 1 || portf > 65535 || portf != (MYFLT)(int)portf)
-            return cs->InitError(cs, "websocket: port %g is not a whole number "
+            return csws_init_error(cs, "websocket: port %g is not a whole number "
                                  "from 1 to 65535", (double)portf);
         port = (int)portf;
     }
-    p->ksmps = (uint32_t)cs->GetKsmps(cs);
+    p->ksmps = csws_ksmps(cs, &p->h);
     p->nvars = nout + nin;
     memset(specs, 0, sizeof specs);
     for (i = 0; i < p->nvars; i++) {
@@ -141,11 +142,11 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         int kind = kind_of(cs, arg, tname, sizeof tname);
         csws_var *v = &p->vars[i];
         csws_var_spec *s = &specs[i];
-        const char *name = is_out ? cs->GetOutputArgName(p, i)
-                                  : cs->GetInputArgName(p, i - nout + 1);
+        const char *name = is_out ? csws_out_name(cs, &p->h, i)
+                                  : csws_in_name(cs, &p->h, i - nout + 1);
         memset(v, 0, sizeof *v);
         if (kind < 0)
-            return cs->InitError(cs, "websocket: %s has type '%s'; supported are "
+            return csws_init_error(cs, "websocket: %s has type '%s'; supported are "
                                  "k, a, i, S, k[], a[] and i[]",
                                  name ? name : "an argument", tname);
         v->kind = kind;
@@ -167,10 +168,10 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             v->data = (MYFLT *)arg;
             if (is_out && (str->data == NULL || str->size < CSWS_MAX_STRING + 1)) {
                 /* Make room now: the perf routine never allocates. */
-                str->data = cs->ReAlloc(cs, str->data, CSWS_MAX_STRING + 1);
-                if (str->size <= 0)
+                int fresh = str->data == NULL || str->size == 0;
+                csws_string_reserve(cs, str, CSWS_MAX_STRING + 1);
+                if (fresh)
                     str->data[0] = '\0';
-                str->size = CSWS_MAX_STRING + 1;
             }
             if (!is_out) {
                 has_string_in = 1;
@@ -186,7 +187,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             size_t n = 1;
             int d;
             if (arr->data == NULL || arr->sizes == NULL || arr->dimensions < 1)
-                return cs->InitError(cs, "websocket: array %s must be initialised "
+                return csws_init_error(cs, "websocket: array %s must be initialised "
                                      "before websocket uses it (e.g. %s init 8), "
                                      "so that its size is known", s->name, s->name);
             for (d = 0; d < arr->dimensions; d++)
@@ -221,18 +222,18 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
 
     p->api = csws_python_api(err, sizeof err);
     if (p->api == NULL)
-        return cs->InitError(cs, "websocket: %s", err);
+        return csws_init_error(cs, "websocket: %s", err);
     started_api = p->api;
     err[0] = '\0';
-    p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, (double)cs->GetSr(cs),
+    p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, csws_sr(cs, &p->h),
                                specs, p->nvars, &p->wake, err, sizeof err);
     if (p->handle == NULL)
-        return cs->InitError(cs, "websocket: %s", err[0] ? err : "cannot start");
+        return csws_init_error(cs, "websocket: %s", err[0] ? err : "cannot start");
     for (i = 0; i < p->nvars; i++)
         p->vars[i].ring = specs[i].ring;
     if (p->last_string.auxp)
         memset(p->last_string.auxp, 0xff, p->last_string.size);  /* "never sent" */
-    cs->RegisterDeinitCallback(cs, p, deinit_websocket);
+    csws_on_deinit(cs, p, deinit_websocket);
     return OK;
 }
 
@@ -363,10 +364,10 @@ static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
     char err[1024];
     const csws_api *api = csws_python_api(err, sizeof err);
     if (api == NULL)
-        return cs->InitError(cs, "websocket_config: %s", err);
+        return csws_init_error(cs, "websocket_config: %s", err);
     started_api = api;
     if (api->configure(cs, p->name->data, p->value->data, err, sizeof err) != 0)
-        return cs->InitError(cs, "websocket_config: %s", err);
+        return csws_init_error(cs, "websocket_config: %s", err);
     return OK;
 }
 
@@ -382,10 +383,12 @@ static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
 static const OENTRY csws_entries[] = {
     /* receive-only, `kval websocket 8888`: Csound's parser will not let a
        '*' input list be empty, so this signature has its own entry */
-    {"websocket", sizeof(WEBSOCKET), 0, 3, "*", "i",
-     (SUBR)init_websocket, (SUBR)perf_websocket, NULL, NULL},
-    {"websocket", sizeof(WEBSOCKET), 0, 3, "*", "i*",
-     (SUBR)init_websocket, (SUBR)perf_websocket, NULL, NULL},
+    CSWS_ENTRY("websocket", sizeof(WEBSOCKET), 3, "*", "i",
+               init_websocket, perf_websocket, deinit_websocket),
+    CSWS_ENTRY("websocket", sizeof(WEBSOCKET), 3, "*", "i*",
+               init_websocket, perf_websocket, deinit_websocket),
+    CSWS_ENTRY("websocket_config", sizeof(WEBSOCKET_CONFIG), 1, "", "SS",
+               init_config, NULL, NULL),
 };
 
 
@@ -409,15 +412,15 @@ static void take_over_websocket(CSOUND *cs)
     static char *probes[][2] = {{"k", "ik"}, {"a", "ia"}, {"k", "i"}, {"", "ik"}};
     size_t i;
     for (i = 0; i < sizeof probes / sizeof probes[0]; i++) {
-        OENTRY *ep = cs->find_opcode_new(cs, "websocket", probes[i][0], probes[i][1]);
-        if (ep != NULL && ep->iopadr != (SUBR)init_websocket) {
+        OENTRY *ep = csws_find_opcode(cs, "websocket", probes[i][0], probes[i][1]);
+        if (ep != NULL && csws_entry_init(ep) != (SUBR)init_websocket) {
             char *opname = ep->opname;
             if (entry_in_use(cs, ep)) {
-                cs->Warning(cs, "csws: the orchestra was compiled before csound-websocket "
-                            "was loaded, so another library's `websocket` (Debian's "
-                            "websocketIO) will run.  Load the plugin first: give "
-                            "--opcode-lib before compiling (from the API: set it, "
-                            "then csoundStart(), then compile), or use `csws run`.");
+                csws_warning(cs, "csws: the orchestra was compiled before csound-websocket "
+                             "was loaded, so another library's `websocket` (Debian's "
+                             "websocketIO) will run.  Load the plugin first: give "
+                             "--opcode-lib before compiling (from the API: set it, "
+                             "then csoundStart(), then compile), or use `csws run`.");
                 return;
             }
             /* Csound picks the first matching entry; this one now takes the
@@ -440,9 +443,8 @@ PUBLIC int csoundModuleCreate(CSOUND *cs)
 
 PUBLIC int csoundModuleInit(CSOUND *cs)
 {
-    int err = cs->AppendOpcodes(cs, csws_entries, 2) |
-              cs->AppendOpcode(cs, "websocket_config", sizeof(WEBSOCKET_CONFIG), 0, 1,
-                               "", "SS", (SUBR)init_config, NULL, NULL);
+    int err = cs->AppendOpcodes(cs, csws_entries,
+                                (int)(sizeof csws_entries / sizeof csws_entries[0]));
     take_over_websocket(cs);
     return err;
 }
@@ -455,7 +457,10 @@ PUBLIC int csoundModuleDestroy(CSOUND *cs)
     return OK;
 }
 
+/* Csound asks this first and refuses a plugin of another major without a
+   word about what to load instead: say it, naming the right plugin. */
 PUBLIC int csoundModuleInfo(void)
 {
-    return ((CS_APIVERSION << 16) + (CS_APISUBVER << 8) + (int)sizeof(MYFLT));
+    csws_check_host_major(CSWS_CALLER_ADDRESS(), CSWS_CSOUND_MAJOR);
+    return CSWS_MODULE_INFO;
 }

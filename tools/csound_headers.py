@@ -1,8 +1,14 @@
 """Install Csound's plugin headers from a pinned Csound source release.
 
-    python csound_headers.py PREFIX [--source ARCHIVE_OR_DIR]
+    python csound_headers.py PREFIX [--version 6.18.1|7.0.0] [--source ARCHIVE_OR_DIR|pypi]
 
-Puts csound/csdl.h and everything it includes under PREFIX/include/csound.
+Puts csound/csdl.h and everything it includes under PREFIX/include/csound, the
+layout meson's -Dcsound6_include / -Dcsound7_include options take (PREFIX/include).
+The source: the release's tag archive from GitHub (the default), an archive or
+unpacked tree given with --source, or, for 7.0.0, `--source pypi`: the source
+distribution of the cycsound package on PyPI, whose include/ holds Csound 7.0's
+headers with the generated ones already made (for machines that reach PyPI but
+not GitHub).
 The wheel builds need only headers: the plugin links no Csound library
 (Csound hands a plugin its API when it loads it). So rather than building
 Csound (whose CMake configure insists on libsndfile and more), this copies the
@@ -18,26 +24,45 @@ import argparse
 import io
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
 
-VERSION = (6, 18, 1)
-TAG = ".".join(map(str, VERSION))
-URL = f"https://github.com/csound/csound/archive/refs/tags/{TAG}.tar.gz"
+RELEASES = ("6.18.1", "7.0.0")
+PYPI_SDIST = {"7.0.0": "cycsound==0.2.3"}  # carries Csound 7.0.0's include/, same files as the tag
 
 
-def fetch(source: str | None, into: Path) -> Path:
-    """The unpacked source tree: from --source (an archive or a directory) or the release URL."""
+def url(tag: str) -> str:
+    return f"https://github.com/csound/csound/archive/refs/tags/{tag}.tar.gz"
+
+
+def from_pypi(tag: str, into: Path) -> str:
+    """Download the source distribution that carries this release's headers; its path."""
+    if tag not in PYPI_SDIST:
+        sys.exit(f"csound_headers: no PyPI package carries Csound {tag}'s headers; use the GitHub release")
+    print(f"csound_headers: fetching {PYPI_SDIST[tag]} (source) from PyPI", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                    "--dest", str(into), PYPI_SDIST[tag]], check=True)
+    return str(next(into.glob("*.tar.gz")))
+
+
+def fetch(source: str | None, tag: str, into: Path) -> Path:
+    """The unpacked source tree: from --source (an archive, a directory, pypi) or the release URL."""
+    if source == "pypi":
+        (into / "sdist").mkdir()
+        source = from_pypi(tag, into / "sdist")
+        into = into / "tree"
+        into.mkdir()
     if source and Path(source).is_dir():
         return Path(source)
     if source:
         data = Path(source).read_bytes()
     else:
-        print(f"csound_headers: fetching {URL}", flush=True)
-        with urllib.request.urlopen(URL, timeout=120) as r:
+        print(f"csound_headers: fetching {url(tag)}", flush=True)
+        with urllib.request.urlopen(url(tag), timeout=120) as r:
             data = r.read()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         members = [m for m in tar.getmembers() if "/include/" in m.name and m.isfile()]
@@ -63,18 +88,22 @@ def local_includes(header: Path) -> set[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("prefix", type=Path)
-    ap.add_argument("--source", help="a Csound source archive (.tar.gz) or unpacked tree, instead of downloading")
+    ap.add_argument("--version", choices=RELEASES, default=RELEASES[0], help="the Csound release (6.18.1)")
+    ap.add_argument("--source", help="a Csound source archive (.tar.gz) or unpacked tree, instead of downloading; "
+                                     "pypi: the PyPI package that carries the release's headers (7.0.0)")
     args = ap.parse_args()
+    tag = args.version
+    version = tag.split(".")
 
     dest = args.prefix / "include" / "csound"
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        src = fetch(args.source, Path(tmp)) / "include"
+        src = fetch(args.source, tag, Path(tmp)) / "include"
         for h in sorted(src.iterdir()):
             if h.suffix in (".h", ".hpp"):
                 shutil.copy2(h, dest / h.name)
-        values = {"CS_VERSION": str(VERSION[0]), "CS_SUBVER": str(VERSION[1]),
-                  "CS_PATCHLEVEL": str(VERSION[2]), "USE_DOUBLE": "1"}
+        values = {"CS_VERSION": version[0], "CS_SUBVER": version[1], "CS_PATCHLEVEL": version[2],
+                  "USE_DOUBLE": "1"}
         for name in ("float-version.h", "version.h"):
             template = src / f"{name}.in"
             if template.exists():
@@ -101,7 +130,10 @@ def main() -> int:
             print(f"csound_headers: note: {name} (named in a header csdl.h includes) is not in the release's include/")
     if "#define USE_DOUBLE" not in (dest / "float-version.h").read_text():
         sys.exit("csound_headers: float-version.h does not select double precision")
-    print(f"csound_headers: Csound {TAG} headers in {dest} ({len(seen)} reached from csdl.h)")
+    major = re.search(r"#define\s+CS_VERSION\s+\(?(\d+)", (dest / "version.h").read_text())
+    if not major or major.group(1) != version[0]:
+        sys.exit(f"csound_headers: version.h in {dest} is not Csound {version[0]}'s")
+    print(f"csound_headers: Csound {tag} headers in {dest} ({len(seen)} reached from csdl.h)")
     return 0
 
 

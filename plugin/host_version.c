@@ -1,0 +1,47 @@
+/*
+ * host_version.c - see host_version.h.  The library that asks is found from
+ * the caller's address (dladdr), so this works whether the host loaded
+ * libcsound globally (the csound command) or privately (ctypes, ctcsound).
+ */
+#define _GNU_SOURCE 1 /* dladdr */
+#include "host_version.h"
+
+#include <stdio.h>
+
+#ifdef _WIN32
+
+void csws_check_host_major(void *caller, int major)
+{
+    (void)caller;
+    (void)major;
+}
+
+#else
+
+#include <dlfcn.h>
+
+void csws_check_host_major(void *caller, int major)
+{
+    Dl_info info;
+    void *lib;
+    int (*get_version)(void);
+    int version;
+    if (caller == NULL || !dladdr(caller, &info) || info.dli_fname == NULL)
+        return;
+    lib = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    if (lib == NULL)
+        return;
+    *(void **)&get_version = dlsym(lib, "csoundGetVersion");
+    version = get_version ? get_version() : 0;
+    dlclose(lib);
+    if (version <= 0 || version / 1000 == major)
+        return;
+    fprintf(stderr,
+            "csws: this is csound-websocket's plugin for Csound %d, and Csound %d.%d "
+            "cannot load it: give --opcode-lib=\"$(csws plugin-path --csound %d)\" "
+            "(or run the piece with `csws run --csound %d`)\n",
+            major, version / 1000, (version / 10) % 100, version / 1000, version / 1000);
+    fflush(stderr);
+}
+
+#endif
