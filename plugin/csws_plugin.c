@@ -428,7 +428,7 @@ static void take_over_websocket(CSOUND *cs)
             *ep = csws_entries[0];
             ep->opname = opname;
             cs->Message(cs, "csws: csound-websocket's `websocket` replaces another "
-                        "library's (Debian's websocketIO plugin)\n");
+                        "library's (such as Debian's websocketIO plugin)\n");
         }
     }
 }

@@ -3,6 +3,11 @@
 Pieces run under `csws run` (or the stock `csound` command) in a child
 process, with real-time pacing and no sound card, so that clients over
 loopback see the performance live, k-cycle by k-cycle.
+
+Every test that performs runs once per Csound major (the `csound` fixture,
+which `perform` and `port` use): it sets CSWS_CSOUND, so `csws run`, the
+plugin path and any Csound a test hosts itself are of that major.
+CSWS_TEST_CSOUND=6 (or 7) narrows the run to one major.
 """
 from __future__ import annotations
 
@@ -90,8 +95,24 @@ class Performance:
         self._out.close()
 
 
+MAJORS = [int(m) for m in os.environ.get("CSWS_TEST_CSOUND", "6,7").split(",")]
+
+
+@pytest.fixture(params=MAJORS, ids=[f"csound{m}" for m in MAJORS])
+def csound(request, monkeypatch) -> int:
+    """The Csound major under test (6 or 7), also in CSWS_CSOUND for every child process."""
+    from csws.csound import find
+
+    try:
+        find(str(request.param))
+    except RuntimeError as e:
+        pytest.fail(f"{e} (tools/quickstart.sh installs both majors; CSWS_TEST_CSOUND=6 tests one)")
+    monkeypatch.setenv("CSWS_CSOUND", str(request.param))
+    return request.param
+
+
 @pytest.fixture
-def perform(tmp_path):
+def perform(tmp_path, csound):
     """perform(orc, score, host="csws"|"csound", options=[...]) -> Performance."""
     started: list[Performance] = []
 
@@ -102,10 +123,12 @@ def perform(tmp_path):
         opts = REALTIME if options is None else options
         if host == "csws":
             cmd = [sys.executable, "-m", "csws", "run", str(csd), *opts]
+        elif csound != 6:
+            pytest.skip("the stock csound command here (Debian's) is Csound 6")
         else:
             from csws import plugin_path
 
-            cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin_path()}", str(csd), *opts]
+            cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin_path(csound)}", str(csd), *opts]
         p = Performance(cmd, tmp_path / f"csound{len(started)}.log", env={**os.environ, **(env or {})})
         started.append(p)
         return p
@@ -116,7 +139,8 @@ def perform(tmp_path):
 
 
 @pytest.fixture
-def port() -> int:
+def port(csound) -> int:
+    """A free port, for a test that performs: so the test runs once per Csound major."""
     return free_port()
 
 

@@ -7,10 +7,12 @@ ran (our server answers, with our Server header and our messages).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,35 @@ from conftest import REALTIME, make_csd
 from wsclient import connect_var, f64, frames
 
 ORIGINAL = "/usr/lib/x86_64-linux-gnu/csound/plugins64-6.0/libwebsocketIO.so"
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+# Another library's `websocket`, as Debian's websocketIO is for Csound 6 (Csound 7 has
+# none): built by the test against the major's headers, loaded from the per-user
+# plugin directory, so before csound-websocket, as a system plugin would be.
+RIVAL_C = r"""
+#include <csound/csdl.h>
+typedef struct { OPDS h; MYFLT *out, *port, *in; } RIVAL;
+static int rival_init(CSOUND *cs, void *p) { (void)p; cs->Message(cs, "the rival websocket ran\n"); return OK; }
+static OENTRY localops[] = {
+#if CS_VERSION >= 7
+    {"websocket", sizeof(RIVAL), 0, "k", "ik", (SUBR)rival_init, NULL, NULL, NULL, 0},
+#else
+    {"websocket", sizeof(RIVAL), 0, 1, "k", "ik", (SUBR)rival_init, NULL, NULL, NULL},
+#endif
+};
+LINKAGE
+"""
+
+
+def csound_include(major: int) -> list[str]:
+    """Compiler flags for a major's plugin headers: Debian's for 6; for 7 CSWS_CSOUND7_INCLUDE,
+    else where tools/quickstart.sh puts them."""
+    if major == 6:
+        return []
+    inc = Path(os.environ.get("CSWS_CSOUND7_INCLUDE") or CHECKOUT / ".cache" / "csound7" / "include")
+    if not (inc / "csound" / "csdl.h").exists():
+        pytest.fail(f"no Csound 7 headers in {inc}: set CSWS_CSOUND7_INCLUDE (tools/quickstart.sh fetches them)")
+    return [f"-I{inc}"]
 
 
 def seed_orc(port: int) -> str:
@@ -43,13 +74,13 @@ def exercise_seed(port: int) -> list[float]:
 
 
 @pytest.mark.parametrize("host", ["csws", "csound"])
-def test_seed_example(perform, port, host):
+def test_seed_example(perform, port, host, csound):
     p = perform(seed_orc(port), "i1 0 30", host=host)
     values = exercise_seed(port)
     assert all(-1 <= v <= 1 for v in values) and len(set(values)) > 10, "the LFO should move"
     p.wait_for(r"slider 0\.625")
     out = p.output
-    if os.path.exists(ORIGINAL):
+    if csound == 6 and os.path.exists(ORIGINAL):  # Debian's websocketIO (there is none for 7)
         assert "replaces another library's" in out
     assert "csws: websocket server on ws://127.0.0.1:%d/" % port in out
 
@@ -62,14 +93,9 @@ def test_stock_csound_starts_its_own_python(perform, port):
     assert "libpy.so omitted" in p.output
 
 
-def test_python_host_with_ctcsound(tmp_path, port):
-    """A Python program that creates its own Csound (ctcsound) loads the plugin by path."""
-    ctcsound = pytest.importorskip("ctcsound")
-    del ctcsound
-    csd = tmp_path / "seed.csd"
-    csd.write_text(make_csd(seed_orc(port), "i1 0 4"))
-    program = tmp_path / "host.py"
-    program.write_text(textwrap.dedent(f"""
+# A user's own Python program, in each major's own binding: ctcsound (6), cycsound (7).
+PYTHON_HOSTS = {
+    6: """
         import time
 
         import ctcsound
@@ -77,10 +103,10 @@ def test_python_host_with_ctcsound(tmp_path, port):
 
         cs = ctcsound.Csound()
         cs.setOption("--opcode-lib=" + csws.plugin_path())
-        for opt in {REALTIME!r}:
+        for opt in {options!r}:
             cs.setOption(opt)
         cs.start()  # loads the plugin: do it before compiling the orchestra
-        assert cs.compileCsd({str(csd)!r}) == 0
+        assert cs.compileCsd({csd!r}) == 0
         thread = ctcsound.CsoundPerformanceThread(cs.csound())
         thread.play()
         time.sleep(4)  # a csd compiled after start() plays on: stop it ourselves
@@ -88,10 +114,42 @@ def test_python_host_with_ctcsound(tmp_path, port):
         thread.join()
         print("stats", csws.stats(), flush=True)
         cs.reset()
-    """))
+    """,
+    7: """
+        import cycsound
+        import csws
+
+        cs = cycsound.Csound()
+        cs.set_option("--opcode-lib=" + csws.plugin_path())
+        for opt in {options!r}:
+            cs.set_option(opt)
+        assert cs.compile_csd({csd!r}) == 0
+        cs.start()
+        thread = cycsound.CsoundPerformanceThread(cs)
+        thread.play()
+        thread.join()  # to the end of the score
+        print("stats", csws.stats(), flush=True)
+        cs.reset()
+    """,
+}
+
+
+def test_python_host_program(tmp_path, port, csound):
+    """A Python program that creates its own Csound (ctcsound for 6, cycsound for 7) loads
+    the plugin by path; csws.plugin_path() picks the one for the Csound it has loaded."""
+    binding = "ctcsound" if csound == 6 else "cycsound"
+    if importlib.util.find_spec(binding) is None:  # not imported here: this process loads no Csound
+        pytest.skip(f"{binding} is not installed")
+    csd = tmp_path / "seed.csd"
+    csd.write_text(make_csd(seed_orc(port), "i1 0 4"))
+    program = tmp_path / "host.py"
+    program.write_text(textwrap.dedent(PYTHON_HOSTS[csound].format(options=REALTIME, csd=str(csd))))
     log = tmp_path / "host.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, str(program)], stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        # Without CSWS_CSOUND: the program's own Csound decides which plugin it gets.
+        env = {k: v for k, v in os.environ.items() if k != "CSWS_CSOUND"}
+        proc = subprocess.Popen([sys.executable, str(program)], stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                env=env)
         try:
             exercise_seed(port)
             assert proc.wait(30) == 0, "the Python host should end with its score"
@@ -101,3 +159,30 @@ def test_python_host_with_ctcsound(tmp_path, port):
     out = log.read_text(errors="replace")
     assert "slider 0.625" in out
     assert f"({port}, 'kslider')" in out, "csws.stats() from Python"
+
+
+def test_plugin_of_the_other_major_is_refused_clearly(tmp_path, port, csound):
+    """Csound refuses the other major's plugin; the plugin says which one to give."""
+    other = 13 - csound
+    csd = tmp_path / "seed.csd"
+    csd.write_text(make_csd(seed_orc(port), "i1 0 0.1"))
+    script = (f"from csws import plugin_path\nfrom csws.csound import create\n"
+              f"create().compile(['--opcode-lib=' + plugin_path({other}), {str(csd)!r}, '-n'])\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert f"csound-websocket's plugin for Csound {other}, and Csound {csound}." in out, out[-3000:]
+    assert f'--opcode-lib="$(csws plugin-path --csound {csound})"' in out, out[-3000:]
+
+
+def test_takes_over_another_librarys_websocket(perform, port, csound, tmp_path):
+    """A plugin that Csound loads first also registers `websocket`: ours replaces its entry."""
+    plugins = tmp_path / "user-plugins"
+    plugins.mkdir()
+    (tmp_path / "rival.c").write_text(RIVAL_C)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-DUSE_DOUBLE", *csound_include(csound), str(tmp_path / "rival.c"),
+                    "-o", str(plugins / "librival.so")], check=True)
+    p = perform(seed_orc(port), "i1 0 30", env={"CS_USER_PLUGINDIR": str(plugins)})
+    exercise_seed(port)  # our server answers
+    p.wait_for(r"slider 0\.625")
+    assert "replaces another library's" in p.output
+    assert "the rival websocket ran" not in p.output

@@ -24,9 +24,9 @@ FORBIDDEN = re.compile(r"(libcsound|CsoundLib|libpython|Python\.framework)", re.
 
 
 def installed_binaries() -> list[Path]:
-    """The plugin and the compiled extension modules, where Python installed them."""
-    files = [Path(csws.plugin_path())]
-    for name in ("_bridge", "_frames", "_ring"):
+    """The plugins (one per Csound major) and the compiled extension modules, where Python installed them."""
+    files = [Path(csws.plugin_path(major)) for major in (6, 7)]
+    for name in ("_bridge", "_frames", "_ring", "_perform"):
         mod = importlib.import_module(f"csws.{name}")
         files.append(Path(mod.__file__))
     return files
@@ -38,6 +38,7 @@ def is_elf(path: Path) -> bool:
 
 
 def test_binaries_are_installed() -> None:
+    assert csws.plugin_majors() == [6, 7], "every install carries a plugin for each Csound major"
     for f in installed_binaries():
         assert f.is_file(), f
 
@@ -68,9 +69,12 @@ def test_version_matches_metadata() -> None:
 
 def test_python_m_csws_version() -> None:
     out = subprocess.run([sys.executable, "-m", "csws", "--version"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == f"csws {csws.__version__}"
+    assert out.stdout.strip() == f"csws {csws.__version__} (plugins for Csound 6, 7)"
 
 
-def test_plugin_path_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "csws", "plugin-path"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == csws.plugin_path()
+@pytest.mark.parametrize("major", [6, 7])
+def test_plugin_path_command(major: int) -> None:
+    cmd = [sys.executable, "-m", "csws", "plugin-path", "--csound", str(major)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == csws.plugin_path(major)
+    assert f"csws_opcodes{major}." in Path(out.stdout.strip()).name

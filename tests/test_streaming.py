@@ -69,11 +69,11 @@ async def drain(ws) -> list:
 HOST_PRELUDE = """
 import asyncio, json, struct, sys, threading
 import csws
-from csws.csound import Csound
+from csws.csound import create
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 open("piece.csd", "w").write({csd!r})
-cs = Csound()
+cs = create()
 assert cs.compile(["--opcode-lib=" + csws.plugin_path(), "piece.csd"]) == 0
 t = threading.Thread(target=cs.perform)
 t.start()

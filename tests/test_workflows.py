@@ -19,7 +19,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 
 pytestmark = pytest.mark.skipif(not WORKFLOWS.is_dir(), reason="no .github/workflows beside tests/ (installed copy)")
 
-PYTHONS = ["cp310-*", "cp311-*", "cp312-*", "cp313-*"]
+PYTHONS = ["cp310-*", "cp311-*", "cp312-*", "cp313-*", "cp314-*"]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -67,10 +67,11 @@ def test_aarch64_uses_qemu() -> None:
     assert qemu and "aarch64" in qemu[0]["if"]
 
 
-def test_wheels_run_cibuildwheel_for_cpython_310_to_313() -> None:
+def test_wheels_run_cibuildwheel_3_for_cpython_310_to_314() -> None:
     steps = load("wheels.yml")["jobs"]["wheels"]["steps"]
     cibw = [s for s in steps if "pypa/cibuildwheel" in s.get("uses", "")]
     assert len(cibw) == 1
+    assert cibw[0]["uses"].startswith("pypa/cibuildwheel@v3"), "cibuildwheel's current major"
     assert cibw[0]["env"]["CIBW_BUILD"].split() == PYTHONS
     cfg = cibuildwheel_config()
     assert cfg["build"].split() == PYTHONS
@@ -78,15 +79,19 @@ def test_wheels_run_cibuildwheel_for_cpython_310_to_313() -> None:
 
 
 def test_csound_headers_and_repair_per_platform() -> None:
+    """Every platform's wheel is built with both majors' headers, so it carries both plugins."""
     cfg = cibuildwheel_config()
-    assert "csound_headers.py" in cfg["linux"]["before-all"]
+    for platform in ("linux", "macos", "windows"):
+        before = " ".join(cfg[platform]["before-all"])
+        assert "csound_headers.py" in before and "--version 7.0.0" in before, platform
+        assert "-Dcsound7_include=" in str(cfg[platform]["config-settings"]["setup-args"]), platform
+    assert "--version 6.18.1" in " ".join(cfg["linux"]["before-all"])
+    assert "--version 6.18.1" in " ".join(cfg["windows"]["before-all"])
+    assert "macos_csound.sh" in " ".join(cfg["macos"]["before-all"])
     assert cfg["linux"]["manylinux-x86_64-image"] and cfg["linux"]["manylinux-aarch64-image"]
-    assert "macos_csound.sh" in cfg["macos"]["before-all"]
-    assert "csound_headers.py" in cfg["windows"]["before-all"]
-    assert "-Dcsound_include=" in cfg["windows"]["config-settings"]["setup-args"]
     assert "delvewheel repair" in cfg["windows"]["repair-wheel-command"]
-    for script in ("csound_headers.py", "macos_csound.sh"):
-        assert (ROOT / ".github" / "scripts" / script).is_file()
+    assert (ROOT / "tools" / "csound_headers.py").is_file()
+    assert (ROOT / ".github" / "scripts" / "macos_csound.sh").is_file()
 
 
 def test_sdist_job() -> None:
@@ -130,9 +135,10 @@ def test_full_suite_runs_on_the_installed_linux_wheel() -> None:
     assert len(download) == 1 and download[0]["with"]["name"] == uploaded
     path = download[0]["with"]["path"]
 
-    # A venv, the cp311 manylinux wheel with [test], then pytest with that venv's Python on a copy of tests/.
+    # A venv, the cp311 manylinux wheel with [test,csound] (Csound 7), then pytest with that venv's Python on a copy of tests/.
     assert "python3 -m venv" in runs
-    assert f"{path}/*cp311*manylinux*x86_64*.whl" in runs and "[test]" in runs
+    assert f"{path}/*cp311*manylinux*x86_64*.whl" in runs and "[test,csound]" in runs
+    assert "--version 7.0.0" in runs and "CSWS_CSOUND7_INCLUDE=" in runs
     test_step = next(s for s in steps if "pytest" in s.get("run", ""))
     script = test_step["run"]
     assert "cp -r tests" in script

