@@ -1,14 +1,15 @@
-"""Benchmarks: our `websocket` opcode against the original, side by side.
+"""Benchmarks: our `websocket` opcode on Csound 6 and on Csound 7, and the
+original, side by side.
 
-    python bench/run.py            # everything, about 3-4 minutes
+    python bench/run.py            # everything, about 5-6 minutes
     python bench/run.py --quick    # shorter runs, for a smoke test
 
-Both run under the stock `csound` command on the same orchestras.  Csound
-loads the original (Debian's csound-plugins, libwebsocketIO.so) from its
-plugin directory by itself; ours is loaded with
-`--opcode-lib=$(csws plugin-path)` and takes over the `websocket` entry.
-A third column runs the same orchestra without the opcode where that makes
-sense (CPU, memory).
+Every column runs the same orchestras.  Ours runs under `csws run --csound 6`
+and `csws run --csound 7` (one host for both majors, so that the two compare
+directly); the original (Debian's csound-plugins, libwebsocketIO.so, Csound 6
+only) under the stock `csound` command, which loads it by itself.  Memory
+and CPU are given above the same host running the orchestra without the
+opcode.
 
 Real-time runs use sr=48000, ksmps=32, `-odac -+rtaudio=null -b32 -B64`:
 real-time pacing without a sound card.  Clients are Python websockets
@@ -37,15 +38,12 @@ SR, KSMPS = 48000, 32
 KR = SR / KSMPS
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 CSOUND = shutil.which("csound") or "csound"
-SCORE_END = r"Score finished|^\S*end of score\.\s"
+SCORE_END = r"Score finished|^\S*end of score\.\s|^end of Performance"  # 6; 7
 TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None  # GNU time (Debian: time)
 WORK = Path(tempfile.mkdtemp(prefix="csws-bench-"))
-
-
-def plugin_path() -> str:
-    from csws import plugin_path as p
-
-    return p()
+IMPLS = ["ours6", "ours7", "original"]
+HOSTED = {"ours6": "6", "ours7": "7", "none6": "6", "none7": "7"}  # under csws run --csound N
+NONE = {"ours6": "none6", "ours7": "none7", "original": "none"}  # the same host without the opcode
 
 
 def free_port() -> int:
@@ -63,7 +61,7 @@ def csd(orc: str, score: str) -> str:
 class Run:
     """A Csound child: its output lines with arrival times, and its rusage."""
 
-    impl: str  # "ours" | "original" | "none"
+    impl: str  # "ours6" | "ours7" | "original", or a NONE[...] baseline
     orc: str
     score: str
     options: list[str]
@@ -77,9 +75,10 @@ class Run:
     def start(self) -> "Run":
         path = WORK / f"piece-{id(self)}.csd"
         path.write_text(csd(self.orc, self.score))
-        cmd = [CSOUND, *self.options, str(path)]
-        if self.impl == "ours":
-            cmd.insert(1, f"--opcode-lib={plugin_path()}")
+        if self.impl in HOSTED:
+            cmd = [sys.executable, "-m", "csws", "run", "--csound", HOSTED[self.impl], str(path), *self.options]
+        else:
+            cmd = [CSOUND, *self.options, str(path)]
         # Peak memory: a child started straight from this process gets a bogus ru_maxrss.
         # Python starts children with vfork, and exec() records the outgoing address
         # space's high-water mark (this interpreter's, numpy and all) as the child's
@@ -340,7 +339,7 @@ def bench_stream(impl: str, kind: str, nclients: int, seconds: float) -> dict:
 def offline_orc(impl: str, instances: int) -> str:
     body = ""
     for i in range(instances):
-        ws = "" if impl == "none" else f"  kd websocket {free_port()}, aArr\n"
+        ws = "" if impl.startswith("none") else f"  kd websocket {free_port()}, aArr\n"
         body += f"""instr {i + 1}
   ksig = p4 + timeinsts()
   asig oscili 0.1, 220 + {i}
@@ -364,7 +363,7 @@ def bench_offline(impl: str, instances: int, minutes: float) -> dict:
 def bench_footprint(impl: str) -> dict:
     """Peak memory of a short offline run with one a[16] variable to the web."""
     port = free_port()
-    ws = "" if impl == "none" else f"  kd websocket {port}, aArr\n"
+    ws = "" if impl.startswith("none") else f"  kd websocket {port}, aArr\n"
     orc = f"instr 1\n  aArr[] init 16\n  aArr[0] oscili 0.1, 220\n{ws}endin"
     run = Run(impl, orc, "i1 0 2", ["-n", "-d", "-m0"]).start().wait()
     return {"rss": run.maxrss_kib / 1024}
@@ -373,7 +372,7 @@ def bench_footprint(impl: str) -> dict:
 def bench_idle(impl: str, seconds: float) -> dict:
     """CPU of a real-time performance whose server has no client."""
     port = free_port()
-    ws = "" if impl == "none" else f"  kd websocket {port}, ksig\n"
+    ws = "" if impl.startswith("none") else f"  kd websocket {port}, ksig\n"
     run = Run(impl, f"instr 1\n  ksig = timeinsts()\n{ws}endin", f"i1 0 {seconds}", REALTIME).start().wait(seconds + 10)
     return {"cpu_per_s": run.cpu / seconds, "exit": run.exit_after_score()}
 
@@ -396,7 +395,7 @@ def bench_startup(impl: str, reps: int) -> dict:
                     t_accept = time.monotonic()
             except OSError:
                 time.sleep(0.002)
-        if impl == "ours" and t_accept is not None:
+        if impl in HOSTED and t_accept is not None:
             run.wait_for(r"csws: websocket server on", 5)
         # Only the start matters here: stop it (the original can take a while to exit).
         run.kill()
@@ -432,13 +431,17 @@ def main() -> int:
     args = ap.parse_args()
     q = args.quick
     want = set(args.only or ["startup", "rtt", "a64", "fan", "offline", "idle", "memory"])
-    impls = ["ours", "original"]
-    rows: list[tuple[str, str, str, str]] = []
-    exits: dict[str, list[float]] = {i: [] for i in impls}
+    head = ("what", "ours, Csound 6", "ours, Csound 7", "original (Csound 6)", "target")
+    rows: list[tuple[str, ...]] = []
+    exits: dict[str, list[float]] = {i: [] for i in IMPLS}
 
-    def row(what, ours, orig, target=""):
-        rows.append((what, ours, orig, target))
-        print(f"  {what}: ours {ours} | original {orig}", flush=True)
+    def row(what: str, *cells: str) -> None:
+        cells = (*cells, *[""] * (len(head) - 1 - len(cells)))
+        rows.append((what, *cells))
+        print(f"  {what}: " + " | ".join(cells[:3]), flush=True)
+
+    def each(fn, r) -> list[str]:
+        return [fn(i, r[i]) for i in IMPLS]
 
     def note_exit(impl, r):
         if r.get("exit") is not None:
@@ -449,79 +452,76 @@ def main() -> int:
     if "startup" in want:
         print("startup...", flush=True)
         reps = 3 if q else 5
-        r = {i: bench_startup(i, reps) for i in impls}
+        r = {i: bench_startup(i, reps) for i in IMPLS}
         sec = lambda x: "?" if x is None else f"{x:.3f} s"  # noqa: E731
         row(f"startup: process start to 'csws: websocket server on' (median of {reps})",
-            sec(r["ours"]["logged"]), "n/a (no such line)")
-        row("startup: process start to the port accepting a connection",
-            sec(r["ours"]["accepting"]), sec(r["original"]["accepting"]))
+            sec(r["ours6"]["logged"]), sec(r["ours7"]["logged"]), "n/a (no such line)")
+        row("startup: process start to the port accepting a connection", *each(lambda i, x: sec(x["accepting"]), r))
     if "rtt" in want:
         print("round trip...", flush=True)
         n = 150 if q else 600
-        r = {i: bench_round_trip(i, n, separate=False) for i in impls}
-        sep = bench_round_trip("ours", n, separate=True)
-        for i in impls:
+        r = {i: bench_round_trip(i, n, separate=False) for i in IMPLS}
+        sep = {i: bench_round_trip(i, n, separate=True) for i in ("ours6", "ours7")}
+        for i in IMPLS:
             note_exit(i, r[i])
-        note_exit("ours", sep)
-        row("round trip k echo, same opcode line (p50 / p99)",
-            f"{ms(r['ours']['p50'])} / {ms(r['ours']['p99'])}",
-            f"{ms(r['original']['p50'])} / {ms(r['original']['p99'])}")
+        for i in sep:
+            note_exit(i, sep[i])
+        row("round trip k echo, same opcode line (p50 / p99)", *each(lambda i, x: f"{ms(x['p50'])} / {ms(x['p99'])}", r))
         row("round trip k echo, receive then send opcode (p50 / p99)",
-            f"{ms(sep['p50'])} / {ms(sep['p99'])}", "n/a (one opcode per port)", "<= 1.0 / 2.0 ms")
+            *(f"{ms(sep[i]['p50'])} / {ms(sep[i]['p99'])}" for i in sep), "n/a (one opcode per port)",
+            "<= 1.0 / 2.0 ms")
     if "a64" in want:
         print("a[64] stream...", flush=True)
         secs = 2 if q else 5
-        r = {i: bench_stream(i, "a64", 1, secs) for i in impls}
-        for i in impls:
+        r = {i: bench_stream(i, "a64", 1, secs) for i in IMPLS}
+        for i in IMPLS:
             note_exit(i, r[i])
         row(f"a[64] ksmps=32, frames delivered of produced ({secs} s)",
-            *(f"{r[i]['fraction_min']:.1%} ({r[i]['per_s']:.0f}/s of {KR:.0f}/s)" for i in impls), "100%")
+            *each(lambda i, x: f"{x['fraction_min']:.1%} ({x['per_s']:.0f}/s of {KR:.0f}/s)", r), "100%")
         row("a[64] lag above the best frame (p50 / p99)",
-            *(f"{ms(r[i]['lag_p50'])} / {ms(r[i]['lag_p99'])}" for i in impls), "bounded")
+            *each(lambda i, x: f"{ms(x['lag_p50'])} / {ms(x['lag_p99'])}", r), "bounded")
     if "fan" in want:
         print("16 clients...", flush=True)
         secs = 2 if q else 4
-        r = {i: bench_stream(i, "a", 16, secs) for i in impls}
-        for i in impls:
+        r = {i: bench_stream(i, "a", 16, secs) for i in IMPLS}
+        for i in IMPLS:
             note_exit(i, r[i])
         row("16 clients on one a-rate variable: fraction each gets (min / mean)",
-            *(f"{r[i]['fraction_min']:.1%} / {r[i]['fraction_mean']:.1%}" for i in impls), "100%")
+            *each(lambda i, x: f"{x['fraction_min']:.1%} / {x['fraction_mean']:.1%}", r), "100%")
     if "memory" in want:
         print("memory...", flush=True)
-        fp = {i: bench_footprint(i) for i in impls + ["none"]}
+        fp = {i: bench_footprint(i) for i in [*IMPLS, *NONE.values()]}
         rb = ring_bytes()
         row("one a[16] to the web: peak RSS above no opcode",
-            *(f"{fp[i]['rss'] - fp['none']['rss']:+.1f} MiB" for i in impls), "a few MB")
-        row("our ring, default 0.25 s: a[16] / a[64]", f"{rb[16] / 2**20:.2f} / {rb[64] / 2**20:.2f} MiB", "", "")
+            *each(lambda i, x: f"{x['rss'] - fp[NONE[i]]['rss']:+.1f} MiB", fp), "a few MB")
+        row("our ring, default 0.25 s: a[16] / a[64]", *[f"{rb[16] / 2**20:.2f} / {rb[64] / 2**20:.2f} MiB"] * 2)
     if "offline" in want:
         minutes = 1 if q else 10
         inst = 4
         print(f"offline render, {inst} instances x {minutes} min...", flush=True)
-        r = {i: bench_offline(i, inst, minutes) for i in impls + ["none"]}
-        base = r["none"]  # its own exit row below: not a real-time run
+        r = {i: bench_offline(i, inst, minutes) for i in [*IMPLS, *NONE.values()]}
         row(f"offline -n, {inst} instances (a[8] to the web) x {minutes} min: CPU added",
-            *(f"+{r[i]['cpu'] - base['cpu']:.2f} s (total {r[i]['cpu']:.2f}, none {base['cpu']:.2f})" for i in impls),
-            "ours <= half the original's")
-        row("  peak memory above no opcode",
-            *(f"{r[i]['rss'] - base['rss']:+.1f} MiB" for i in impls), "<= 16 MiB")
+            *each(lambda i, x: f"+{x['cpu'] - r[NONE[i]]['cpu']:.2f} s (total {x['cpu']:.2f}, "
+                               f"none {r[NONE[i]]['cpu']:.2f})", r), "ours <= half the original's")
+        row("  peak memory above no opcode", *each(lambda i, x: f"{x['rss'] - r[NONE[i]]['rss']:+.1f} MiB", r),
+            "<= 16 MiB")
         row("  end of score to exit",
-            *(f"{r[i]['exit']:.3f} s" if r[i]["exit"] is not None else "?" for i in impls), "<= 1 s")
+            *each(lambda i, x: f"{x['exit']:.3f} s" if x["exit"] is not None else "?", r), "<= 1 s")
     if "idle" in want:
         print("idle server...", flush=True)
         secs = 3 if q else 5
-        r = {i: bench_idle(i, secs) for i in impls + ["none"]}
-        for i in impls:
+        r = {i: bench_idle(i, secs) for i in [*IMPLS, *NONE.values()]}
+        for i in IMPLS:
             note_exit(i, r[i])
         row("idle server, real time, no client: CPU s per s",
-            *(f"{r[i]['cpu_per_s']:.3f} (no opcode {r['none']['cpu_per_s']:.3f})" for i in impls), "~ no opcode")
+            *each(lambda i, x: f"{x['cpu_per_s']:.3f} (no opcode {r[NONE[i]]['cpu_per_s']:.3f})", r), "~ no opcode")
     row("real-time runs: end of score to exit (max)",
         *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
           + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
-          if exits[i] else "?" for i in impls), "<= 1 s")
+          if exits[i] else "?" for i in IMPLS), "<= 1 s")
 
-    width = [max(len(r[c]) for r in rows + [("what", "ours", "original", "target")]) for c in range(4)]
+    width = [max(len(r[c]) for r in [*rows, head]) for c in range(len(head))]
     print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})\n")
-    head = ("what", "ours", "original", "target")
     print(" | ".join(h.ljust(w) for h, w in zip(head, width)))
     print("-+-".join("-" * w for w in width))
     for r in rows:
