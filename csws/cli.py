@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from csws import __version__, plugin_path
+from csws import __version__, commands, plugin_path
 
 
 def _interrupt(signum, frame) -> None:
@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--port", type=int, default=8888, help="the port for the page and websockets (8888)")
     p_demo.add_argument("--audio", action="store_true", help="play through the sound card (default: none)")
     sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
+    commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
     ns = parser.parse_args(argv)
+    if ns.command in commands.COMMANDS:
+        return commands.main(ns)
     if ns.command == "plugin-path":
         print(plugin_path())
         return 0

@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from csws import commands
 from csws._frames import deinterleave_frame, interleave_array
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "SyncSubscription", "Unreachable", "Variable", "connect", "connect_sync",
 ]
 
-DEFAULT_URL = "ws://127.0.0.1:8888"
+DEFAULT_URL = commands.DEFAULT_URL  # defined there so that `csws run` need not load this module
 DTYPES = ("float64", "float32")
 MAX_FRAMES = 4096  # the server's limit on ?frames=M
 OPEN_TIMEOUT = 10.0  # seconds for /csws.json or a websocket handshake
@@ -231,10 +232,13 @@ class Client:
         self.info, self.variables = info, variables
         return variables
 
-    async def _variable(self, name: str) -> Variable | None:
-        if name not in self.variables:
-            await self.refresh()
-        return self.variables.get(name)
+    async def variable(self, name: str) -> Variable:
+        """What /csws.json says of `name` (read again if not known yet); CswsError if not on offer."""
+        var = self.variables.get(name) or (await self.refresh()).get(name)
+        if var is None:
+            offer = ", ".join(sorted(self.variables)) or "nothing yet"
+            raise CswsError(f"{name} is not on offer at {self.url}; on offer: {offer}")
+        return var
 
     async def _open(self, name: str, options: dict[str, str], queue: int = 16) -> ClientConnection:
         """The websocket to one variable, or Refused / Unreachable with the server's words."""
@@ -313,12 +317,7 @@ class Client:
 
     async def _sending(self, name: str) -> Variable:
         """The variable `name` if it takes data from the web; its socket opened."""
-        var = await self._variable(name)
-        if var is None:
-            await self._sender(name)  # the server refuses (400) and says what is on offer
-            var = await self._variable(name)
-            if var is None:
-                raise CswsError(f"{name} went away as it was opened")
+        var = await self.variable(name)
         if var.direction != "from_web":
             raise ValueError(f"{name} goes from Csound to the web: subscribe to it, it takes nothing")
         return var
