@@ -255,7 +255,10 @@ class Client:
                               "is the piece running?") from None
 
     def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None) -> Subscription:
-        """An async iterator of `name`'s frames (see Subscription); it connects on first use."""
+        """An async iterator of `name`'s frames (see Subscription).
+
+        It connects when iterated, or at once as `async with cs.subscribe(name) as sub`.
+        """""
         dtype = dtype or self.dtype
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r}: use float64 or float32")
@@ -442,6 +445,9 @@ class Subscription:
             await self._ws.close()
 
     async def __aenter__(self) -> Subscription:
+        # Connect now: a-rate data sent after this line reaches this subscription.
+        if self._ws is None and not self._closed:
+            self._ws = await self._connect()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -510,6 +516,7 @@ class SyncSubscription:
         self._runner.run(self._sub.close())
 
     def __enter__(self) -> SyncSubscription:
+        self._runner.run(self._sub.__aenter__())
         return self
 
     def __exit__(self, *exc: object) -> None:
