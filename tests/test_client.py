@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from csws.client import Closed, CswsError, Refused, Unreachable, connect, connect_sync
-from wsclient import offering, take
+from wsclient import offering, take, until
 
 KSMPS = 32
 CYCLES = 60
@@ -171,15 +171,6 @@ ECHO = """instr 1
   kiback = iin + kzero
   kd websocket {port}, kback, kArrBack, aback, a0, a1, Sback, kiback
 endin"""
-
-
-async def until(sub, pred, timeout: float = 10.0):
-    """The first frame of `sub` for which pred holds."""
-    async with asyncio.timeout(timeout):
-        async for frame in sub:
-            if pred(frame):
-                return frame
-    raise AssertionError("the subscription ended")
 
 
 def test_send_round_trips(perform, port):

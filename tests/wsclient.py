@@ -77,3 +77,12 @@ async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
             if len(out) == n:
                 break
     return out
+
+
+async def until(sub: AsyncIterator, pred, timeout: float = 10.0):
+    """The first frame of a subscription for which pred(frame) is true."""
+    async with asyncio.timeout(timeout):
+        async for frame in sub:
+            if pred(frame):
+                return frame
+    raise AssertionError("the subscription ended")
