@@ -295,13 +295,42 @@ async def _collect(ws, seconds: float, out: list) -> None:
         return
 
 
-def bench_stream(impl: str, kind: str, nclients: int, seconds: float) -> dict:
-    """Frames each client gets out of those produced while it listened; lag."""
+async def _collect_client(port: int, name: str, seconds: float, out: list) -> None:
+    """_collect through csws.client: each frame decoded (a[] de-interleaved) as a user gets it."""
+    from csws.client import CswsError, connect
+
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            cs = await connect(f"ws://127.0.0.1:{port}")
+            break
+        except CswsError:  # the server is not up yet
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    async with cs, cs.subscribe(name) as sub:
+        try:
+            async with asyncio.timeout(seconds):
+                async for frame in sub:
+                    out.append((time.monotonic(), float(frame[0, 0])))
+        except (TimeoutError, CswsError):  # the window ended, or the performance
+            pass
+
+
+def bench_stream(impl: str, kind: str, nclients: int, seconds: float, client: bool = False) -> dict:
+    """Frames each client gets out of those produced while it listened; lag.
+
+    client=True: one csws.client subscriber instead of raw websockets clients.
+    """
     port = free_port()
     run = Run(impl, stream_orc(port, kind), f"i1 0 {seconds + 4:.1f}", REALTIME).start()
     name = "aArr" if kind == "a64" else "asig"
 
     async def main():
+        if client:
+            got = [[]]
+            await _collect_client(port, name, seconds, got[0])
+            return got
         conns = [await connect_var(port, name) for _ in range(nclients)]
         got: list[list] = [[] for _ in conns]
         await asyncio.gather(*(_collect(ws, seconds, g) for ws, g in zip(conns, got)))
@@ -313,12 +342,13 @@ def bench_stream(impl: str, kind: str, nclients: int, seconds: float) -> dict:
         got = asyncio.run(main())
     finally:
         run.wait(seconds + 14)
-    fractions, lags = [], []
+    fractions, lags, gaps = [], [], 0
     for g in got:
         if len(g) < 2:
             fractions.append(0.0)
             continue
         counts = np.array([c for _, c in g])
+        gaps += int(np.count_nonzero(np.diff(counts) != 1))  # a frame lost between two received
         times = np.array([t for t, _ in g])
         # Csound produces KR frames a second, live: delivered in the window / produced in it
         # (a backlog of old frames counts as delivered, so this flatters a laggard).
@@ -328,7 +358,7 @@ def bench_stream(impl: str, kind: str, nclients: int, seconds: float) -> dict:
     lag = np.concatenate(lags) if lags else np.array([np.nan])
     delivered = sum(len(g) for g in got) / max(nclients, 1) / seconds
     return {"fraction_min": min(fractions), "fraction_mean": float(np.mean(fractions)),
-            "per_s": delivered, "lag_p50": float(np.percentile(lag, 50)),
+            "per_s": delivered, "gaps": gaps, "lag_p50": float(np.percentile(lag, 50)),
             "lag_p99": float(np.percentile(lag, 99)), "lag_end": float(lags[0][-20:].mean()) if lags else np.nan,
             "exit": run.exit_after_score()}
 
@@ -480,6 +510,13 @@ def main() -> int:
             *each(lambda i, x: f"{x['fraction_min']:.1%} ({x['per_s']:.0f}/s of {KR:.0f}/s)", r), "100%")
         row("a[64] lag above the best frame (p50 / p99)",
             *each(lambda i, x: f"{ms(x['lag_p50'])} / {ms(x['lag_p99'])}", r), "bounded")
+        c = {i: bench_stream(i, "a64", 1, secs, client=True) for i in ("ours6", "ours7")}
+        for i in c:
+            note_exit(i, c[i])
+        row(f"a[64] through csws.client.subscribe, (64, 32) arrays ({secs} s)",
+            *(f"{c[i]['fraction_min']:.1%} ({c[i]['per_s']:.0f}/s), {c[i]['gaps']} gaps, "
+              f"lag {ms(c[i]['lag_p50'])} / {ms(c[i]['lag_p99'])}" for i in c),
+            "n/a", "100%, as the raw client")
     if "fan" in want:
         print("16 clients...", flush=True)
         secs = 2 if q else 4

@@ -89,17 +89,43 @@ def interleave_array(planar):
     return out
 
 
-def deinterleave_frame(frame, nelems: int):
-    """Interleaved wire frame (ksmps * N,) -> planar (N, ksmps) float64."""
-    import numpy as np
-    cdef double[::1] src = np.ascontiguousarray(frame, dtype=np.float64)
-    cdef size_t n = nelems
-    if n == 0 or src.shape[0] % n:
-        raise ValueError(f"a frame of {src.shape[0]} values is not ksmps x {nelems}")
-    cdef size_t ksmps = src.shape[0] // n
-    out = np.empty((n, ksmps), dtype=np.float64)
-    cdef double[:, ::1] dst = out
+cdef void deinterleave32(float *dst, const float *src, size_t nelems,
+                         size_t ksmps) noexcept nogil:
+    """deinterleave() for float32 frames (clients that asked for ?dtype=float32)."""
+    cdef size_t e, s
+    for s in range(ksmps):
+        for e in range(nelems):
+            dst[e * ksmps + s] = src[s * nelems + e]
+
+
+ctypedef fused real:
+    float
+    double
+
+
+def _planar(const real[::1] src, size_t n, real[:, ::1] dst):
+    """Fill dst (n, len(src) // n), of src's dtype, from the interleaved src."""
     if src.shape[0]:
         with nogil:
-            deinterleave(&dst[0, 0], &src[0], n, ksmps)
+            if real is double:
+                deinterleave(&dst[0, 0], &src[0], n, dst.shape[1])
+            else:
+                deinterleave32(&dst[0, 0], &src[0], n, dst.shape[1])
+
+
+def deinterleave_frame(frame, nelems: int):
+    """Interleaved wire frame(s) (ksmps * N,) -> planar (N, ksmps).
+
+    float32 stays float32 (a client's ?dtype=float32 stream); anything else
+    becomes float64.  Read-only input (np.frombuffer of a message) is fine.
+    Several frames in a row (?frames=M) are one longer interleaved frame.
+    """
+    import numpy as np
+    src = np.asarray(frame)
+    dtype = np.float32 if src.dtype == np.float32 else np.float64
+    src = np.ascontiguousarray(src, dtype=dtype).reshape(-1)
+    if nelems <= 0 or src.shape[0] % nelems:
+        raise ValueError(f"a frame of {src.shape[0]} values is not ksmps x {nelems}")
+    out = np.empty((nelems, src.shape[0] // nelems), dtype=dtype)
+    _planar(src, nelems, out)
     return out

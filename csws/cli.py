@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from csws import __version__, plugin_majors, plugin_path
+from csws import __version__, commands, plugin_majors, plugin_path
 
 
 def _interrupt(signum, frame) -> None:
@@ -103,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--csound", metavar="6|7|PATH", help=choose)
     p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
     p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
+    commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
     ns = parser.parse_args(argv)
+    if ns.command in commands.COMMANDS:
+        return commands.main(ns)
     if ns.command == "plugin-path":
         try:
             print(plugin_path(ns.csound))

@@ -4,6 +4,10 @@ To the web: Csound computes values from a k-cycle counter, so the client can
 check each frame bit-exact and that consecutive frames are consecutive
 cycles.  From the web: Csound sends what it received back on a second
 variable, so the client sees that every value arrived.
+
+The client is csws.client, which hands a[] frames over planar (element,
+sample): a server that did not interleave on the wire fails these tests as
+surely as one that sent wrong values.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from wsclient import connect_var, f64, frames, recv_until
+from wsclient import offering, take, until
 
 KSMPS = 32
 CYCLES = 120  # consecutive k-cycles checked per type
@@ -41,35 +45,30 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def frames_of(port: int, name: str, n: int = CYCLES) -> list:
+    """The next n frames of one variable, through csws.client."""
+    async with await offering(port, name) as cs:
+        async with cs.subscribe(name) as sub:
+            return await take(sub, n)
+
+
 # ---------------------------------------------------------------- to the web
 
 
 def test_k_to_web(perform, port):
     p = perform(f"instr 1\n{COUNTER}\n  kval = kcount / 7\n  kecho websocket {port}, kval\nendin", "i1 0 60")
-
-    async def main():
-        ws = await connect_var(port, "kval")
-        got = [f64(m) for m in await frames(ws, CYCLES)]
-        await ws.close()
-        return got
-
-    got = run(main())
-    assert all(g.shape == (1,) for g in got)
-    counts = [round(g[0] * 7) for g in got]
+    got = run(frames_of(port, "kval"))
+    assert all(type(g) is float for g in got)
+    counts = [round(g * 7) for g in got]
     assert counts == list(range(counts[0], counts[0] + CYCLES)), "frames missing or out of order"
-    assert all(g[0] == c / 7 for g, c in zip(got, counts)), "not bit-exact"
+    assert all(g == c / 7 for g, c in zip(got, counts)), "not bit-exact"
     p.stop()
 
 
 def test_a_to_web(perform, port):
     orc = FILL_AUDIO + f"instr 1\n{COUNTER}\n  asig fill kcount, 0\n  kecho websocket {port}, asig\nendin"
     perform(orc, "i1 0 60")
-
-    async def main():
-        ws = await connect_var(port, "asig")
-        return [f64(m) for m in await frames(ws, CYCLES)]
-
-    got = run(main())
+    got = run(frames_of(port, "asig"))
     first = int(got[0][0] // 1000)
     for i, g in enumerate(got):
         assert g.shape == (KSMPS,)
@@ -92,19 +91,15 @@ def test_karray_to_web(perform, port):
   kecho websocket {port}, kArr
 endin"""
     perform(orc, "i1 0 60")
-
-    async def main():
-        ws = await connect_var(port, "kArr")
-        return [f64(m) for m in await frames(ws, CYCLES)]
-
-    got = run(main())
-    first = int(got[0][0] // 10)
+    got = run(frames_of(port, "kArr"))
+    first = int(got[0][0, 0] // 10)
     for i, g in enumerate(got):
-        np.testing.assert_array_equal(g, (first + i) * 10 + np.arange(6))  # row-major
+        assert g.shape == (2, 3)
+        np.testing.assert_array_equal(g, (first + i) * 10 + np.arange(6).reshape(2, 3))  # row-major
 
 
 def test_aarray_to_web_is_interleaved(perform, port):
-    """Sample 0 of every element, then sample 1...: the planar layout fails this."""
+    """Sample 0 of every element, then sample 1... on the wire: the client's planar frames are exact."""
     orc = FILL_AUDIO + f"""instr 1
 {COUNTER}
   aArr[] init 3
@@ -114,19 +109,13 @@ def test_aarray_to_web_is_interleaved(perform, port):
   kecho websocket {port}, aArr
 endin"""
     perform(orc, "i1 0 60")
-
-    async def main():
-        ws = await connect_var(port, "aArr")
-        return [f64(m) for m in await frames(ws, CYCLES)]
-
-    got = run(main())
-    first = int(got[0][0] // 1000)
-    s = np.arange(KSMPS)[:, None]
-    e = np.arange(3)[None, :]
+    got = run(frames_of(port, "aArr"))
+    first = int(got[0][0, 0] // 1000)
+    e = np.arange(3)[:, None]
+    s = np.arange(KSMPS)[None, :]
     for i, g in enumerate(got):
-        assert g.shape == (KSMPS * 3,)
-        expected = ((first + i) * 1000 + e * 100 + s).ravel()  # interleaved: [s][e]
-        np.testing.assert_array_equal(g, expected)
+        assert g.shape == (3, KSMPS)
+        np.testing.assert_array_equal(g, (first + i) * 1000 + e * 100 + s)
 
 
 def test_string_to_web(perform, port):
@@ -136,12 +125,7 @@ def test_string_to_web(perform, port):
   kecho websocket {port}, Sval
 endin"""
     perform(orc, "i1 0 60")
-
-    async def main():
-        ws = await connect_var(port, "Sval")
-        return await frames(ws, CYCLES)
-
-    got = run(main())
+    got = run(frames_of(port, "Sval"))
     assert all(isinstance(m, str) for m in got), "strings travel as text frames"
     counts = [int(m.split()[1]) for m in got]
     assert counts == list(range(counts[0], counts[0] + CYCLES))
@@ -157,16 +141,12 @@ endin"""
     perform(orc, "i1 0 60")
 
     async def main():
-        out = {}
-        for name in ("ival", "iArr", "Sinit"):
-            ws = await connect_var(port, name)
-            out[name] = (await frames(ws, 1))[0]
-            await ws.close()
-        return out
+        return {name: (await frames_of(port, name, 1))[0] for name in ("ival", "iArr", "Sinit")}
 
     got = run(main())
-    assert f64(got["ival"])[0] == 1 / 3
-    np.testing.assert_array_equal(f64(got["iArr"]), [1.5, 2.5, 3.5])
+    assert got["ival"] == 1 / 3
+    assert got["iArr"].shape == (3,)
+    np.testing.assert_array_equal(got["iArr"], [1.5, 2.5, 3.5])
     assert got["Sinit"] == "héllo"
 
 
@@ -181,12 +161,11 @@ def test_k_from_web(perform, port):
     perform(echo(f"  kin websocket {port}\n  kback = kin\n  kecho websocket {port}, kback"), "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "kin")
-        rx = await connect_var(port, "kback")
-        values = [np.float64(i) / 3 + 0.5 for i in range(CYCLES)]
-        for v in values:
-            await tx.send(np.array([v]).tobytes())
-            await recv_until(rx, lambda m: f64(m)[0] == v)
+        async with await offering(port, "kin", "kback") as cs:
+            async with cs.subscribe("kback") as rx:
+                for v in [np.float64(i) / 3 + 0.5 for i in range(CYCLES)]:
+                    await cs.send("kin", v)
+                    await until(rx, lambda f: f == v, timeout=5)
         return True
 
     assert run(main())
@@ -196,20 +175,22 @@ def test_a_from_web_is_a_fifo(perform, port):
     perform(echo(f"  ain websocket {port}\n  aback = ain\n  kecho websocket {port}, aback"), "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "ain")
-        rx = await connect_var(port, "aback")
-        blocks = [(i + 1) * 1000 + np.arange(KSMPS, dtype=np.float64) for i in range(CYCLES)]
-        for b in blocks:
-            await tx.send(b.tobytes())
-        seen = []
-        async with asyncio.timeout(10):
-            while len(seen) < CYCLES:
-                g = f64(await rx.recv())
-                if g.any():  # silence while the FIFO is empty
-                    seen.append(g)
+        async with await offering(port, "ain", "aback") as cs:
+            async with cs.subscribe("aback") as rx:
+                blocks = [(i + 1) * 1000 + np.arange(KSMPS, dtype=np.float64) for i in range(CYCLES)]
+                for b in blocks:
+                    await cs.send("ain", b)
+                seen = []
+                async with asyncio.timeout(10):
+                    async for g in rx:
+                        if g.any():  # silence while the FIFO is empty
+                            seen.append(g)
+                        if len(seen) == CYCLES:
+                            break
         return blocks, seen
 
     blocks, seen = run(main())
+    assert len(seen) == CYCLES
     for b, s in zip(blocks, seen):
         np.testing.assert_array_equal(s, b)
 
@@ -222,12 +203,12 @@ def test_karray_from_web(perform, port):
     perform(orc, "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "kin")
-        rx = await connect_var(port, "kback")
-        for i in range(CYCLES):
-            v = np.arange(4, dtype=np.float64) + i * 0.25
-            await tx.send(v.tobytes())
-            await recv_until(rx, lambda m: np.array_equal(f64(m), v))
+        async with await offering(port, "kin", "kback") as cs:
+            async with cs.subscribe("kback") as rx:
+                for i in range(CYCLES):
+                    v = np.arange(4, dtype=np.float64) + i * 0.25
+                    await cs.send("kin", v)
+                    await until(rx, lambda f: np.array_equal(f, v), timeout=5)
         return True
 
     assert run(main())
@@ -242,16 +223,14 @@ def test_aarray_from_web_interleaved(perform, port):
     perform(orc, "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "ain")
-        r0 = await connect_var(port, "a0")
-        r1 = await connect_var(port, "a1")
         s = np.arange(KSMPS, dtype=np.float64)
-        # interleaved: element 0 is 1000 + s, element 1 is 2000 + s
-        frame = np.stack([1000 + s, 2000 + s], axis=1).ravel()
-        await tx.send(frame.tobytes())
-        g0 = await recv_until(r0, lambda m: f64(m).any())
-        g1 = await recv_until(r1, lambda m: f64(m).any())
-        return f64(g0), f64(g1), s
+        async with await offering(port, "ain", "a0", "a1") as cs:
+            async with cs.subscribe("a0") as r0, cs.subscribe("a1") as r1:
+                # (elements, ksmps), which the client interleaves: element 0 is 1000 + s, element 1 2000 + s
+                await cs.send("ain", np.stack([1000 + s, 2000 + s]))
+                g0 = await until(r0, lambda f: f.any(), timeout=5)
+                g1 = await until(r1, lambda f: f.any(), timeout=5)
+        return g0, g1, s
 
     g0, g1, s = run(main())
     np.testing.assert_array_equal(g0, 1000 + s)
@@ -262,12 +241,12 @@ def test_string_from_web(perform, port):
     perform(echo(f'  Sin websocket {port}\n  Sback strcpyk Sin\n  kecho websocket {port}, Sback'), "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "Sin")
-        rx = await connect_var(port, "Sback")
-        for i in range(CYCLES):
-            text = f"message {i} ✓"
-            await tx.send(text)
-            await recv_until(rx, lambda m: m == text)
+        async with await offering(port, "Sin", "Sback") as cs:
+            async with cs.subscribe("Sback") as rx:
+                for i in range(CYCLES):
+                    text = f"message {i} ✓"
+                    await cs.send("Sin", text)
+                    await until(rx, lambda m: m == text, timeout=5)
         return True
 
     assert run(main())
@@ -289,17 +268,14 @@ def test_i_from_web_latches_first_value(perform, port, port2):
     perform(orc, "i1 0 60")
 
     async def main():
-        tx = await connect_var(port, "iin")
-        txa = await connect_var(port2, "iArr")
-        rx = await connect_var(port, "kback")
-        rxa = await connect_var(port, "kArr")
-        await tx.send(np.array([42.5]).tobytes())
-        await txa.send(np.array([1.25, -2.0]).tobytes())
-        await recv_until(rx, lambda m: f64(m)[0] == 42.5)
-        await recv_until(rxa, lambda m: np.array_equal(f64(m), [1.25, -2.0]))
-        await tx.send(np.array([7.0]).tobytes())  # ignored: i-rate latched
-        later = [f64(m)[0] for m in await frames(rx, 50)]
-        return later
+        async with await offering(port, "iin", "kback", "kArr") as cs, await offering(port2, "iArr") as cs2:
+            async with cs.subscribe("kback") as rx, cs.subscribe("kArr") as rxa:
+                await cs.send("iin", 42.5)
+                await cs2.send("iArr", [1.25, -2.0])
+                await until(rx, lambda f: f == 42.5, timeout=5)
+                await until(rxa, lambda f: np.array_equal(f, [1.25, -2.0]), timeout=5)
+                await cs.send("iin", 7.0)  # ignored: i-rate latched
+                return await take(rx, 50)
 
     assert set(run(main())) == {42.5}
 
@@ -317,13 +293,11 @@ endin"""
     p = perform(orc, "i1 0 60", host=host)
 
     async def main():
-        a = await connect_var(port, "k1")
-        b = await connect_var(port, "k2")
-        c = await connect_var(port2, "konly")
-        fa, fb = await frames(a, 5), await frames(b, 5)
-        await c.send(np.array([1.0]).tobytes())
+        async with await offering(port, "k1", "k2") as cs, await offering(port2, "konly") as cs2:
+            fa, fb = await take(cs.subscribe("k1"), 5), await take(cs.subscribe("k2"), 5)
+            await cs2.send("konly", 1.0)
         return fa, fb
 
     fa, fb = run(main())
-    assert all(f64(x)[0] > 0 for x in fa) and all(f64(x)[0] < 0 for x in fb)
+    assert all(x > 0 for x in fa) and all(x < 0 for x in fb)
     p.wait_for(r"csws: websocket server on ws://127\.0\.0\.1:%d/" % (port2))

@@ -1,11 +1,20 @@
-"""Small helpers for tests that talk to a running Csound over loopback."""
+"""Small helpers for tests that talk to a running Csound over loopback.
+
+`offering` and `take` use csws.client, for tests of values and shapes; the raw
+websockets helpers above them are for tests of the wire itself (malformed
+messages, handshakes, close codes), which a client library would hide.
+"""
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
+
+from csws import client as csws_client
+from csws.client import Client
 
 
 async def connect_var(port: int, name: str, timeout: float = 10.0, **kw) -> ClientConnection:
@@ -41,3 +50,39 @@ async def recv_until(ws: ClientConnection, pred, timeout: float = 5.0):
             m = await ws.recv()
             if pred(m):
                 return m
+
+
+async def offering(port: int, *names: str, timeout: float = 15.0, **kw) -> Client:
+    """A csws.client Client for the port, once it offers every one of `names` (the piece starts up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cs = await csws_client.connect(f"ws://127.0.0.1:{port}", **kw)
+            if all(n in cs.variables for n in names):
+                return cs
+            await cs.close()
+        except csws_client.Unreachable:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"port {port} did not offer {names} within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
+    """The next n frames of a subscription."""
+    out = []
+    async with asyncio.timeout(timeout):
+        async for frame in sub:
+            out.append(frame)
+            if len(out) == n:
+                break
+    return out
+
+
+async def until(sub: AsyncIterator, pred, timeout: float = 10.0):
+    """The first frame of a subscription for which pred(frame) is true."""
+    async with asyncio.timeout(timeout):
+        async for frame in sub:
+            if pred(frame):
+                return frame
+    raise AssertionError("the subscription ended")

@@ -1,0 +1,585 @@
+"""A Python client for a running piece: frames as numpy arrays shaped as Csound holds them.
+
+    from csws.client import connect
+
+    async with connect("ws://127.0.0.1:8888") as cs:
+        async for block in cs.subscribe("aArr"):   # a[3]: float64 (3, ksmps)
+            ...
+        await cs.send("kfreq", 440)
+
+    with connect_sync() as cs:                     # scripts and notebooks
+        for value in cs.subscribe("klfo"):
+            ...
+
+The wire (docs/protocol.md): one websocket per variable, named by its
+subprotocol; numbers as little-endian floats, strings as text.  /csws.json
+tells each variable's type and shape, which decides how a frame is decoded
+and what send() accepts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from csws import commands
+from csws._frames import deinterleave_frame, interleave_array
+
+__all__ = [
+    "DEFAULT_URL", "Client", "Closed", "CswsError", "Frame", "Refused", "Subscription", "SyncClient",
+    "SyncSubscription", "Unreachable", "Variable", "connect", "connect_sync",
+]
+
+DEFAULT_URL = commands.DEFAULT_URL  # defined there so that `csws run` need not load this module
+DTYPES = ("float64", "float32")
+MAX_FRAMES = 4096  # the server's limit on ?frames=M
+OPEN_TIMEOUT = 10.0  # seconds for /csws.json or a websocket handshake
+QUEUE_SECONDS = 0.25  # messages a slow reader may have waiting here, like the server's own ring
+RETRY_MIN, RETRY_MAX = 0.25, 5.0  # reconnect back-off, seconds (as csws.js)
+
+Frame = Union[float, np.ndarray, str]
+
+
+class CswsError(Exception):
+    """Something went wrong talking to a csws server."""
+
+
+class Unreachable(CswsError):
+    """No server answers at the address (the piece is not running, or has ended)."""
+
+
+class Refused(CswsError):
+    """The server answered with an HTTP error instead of the data: 400, 401, 403, 503..."""
+
+    def __init__(self, url: str, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"{url}: HTTP {status}: {body.strip() or 'refused'}")
+
+
+class Closed(CswsError):
+    """The server closed a variable's websocket (the instrument ended, a bad option...)."""
+
+    def __init__(self, name: str, code: int, reason: str) -> None:
+        self.name = name
+        self.code = code
+        self.reason = reason
+        if code == 1006:
+            text = f"{name}: the server went away (the connection dropped without a close)"
+        else:
+            text = f"{name}: the server closed the connection ({code}{' ' + reason if reason else ''})"
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable as /csws.json describes it."""
+
+    name: str
+    direction: str  # "to_web": subscribe to it; "from_web": send to it
+    type: str  # k a i S k[] a[] i[]
+    rate: str  # k a i S
+    shape: tuple[int, ...]  # an array's dimensions; () for scalars and strings
+    values: int  # numbers in one frame (0 for strings)
+    frame_samples: int  # ksmps for a-rate, else 1
+    layout: str  # scalar, block, row-major, interleaved
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Variable:
+        return cls(d["name"], d["direction"], d["type"], d["rate"], tuple(d["shape"]), d["values"],
+                   d["frame_samples"], d["layout"])
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+    def frame_shape(self, frames: int = 1) -> tuple[int, ...]:
+        """The numpy shape of a frame as subscribe() yields it and send() takes it; () for a number."""
+        if self.rate == "a":
+            return (*self.shape, frames * self.frame_samples)
+        return self.shape
+
+
+def _normalise(url: str) -> str:
+    """ws[s]:// URL from the forms people type: 8888, host:8888, http://host:8888/."""
+    url = url.strip()
+    if url.isdigit():
+        return f"ws://127.0.0.1:{url}"
+    if "://" not in url:
+        return "ws://" + url
+    scheme, rest = url.split("://", 1)
+    return {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower()) + "://" + rest
+
+
+def _with_query(url: str, path: str, options: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(options)
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), ""))
+
+
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    return "a number" if shape == () else f"an array of shape {shape}"
+
+
+def decode(var: Variable, message: bytes | str, dtype: str = "float64", frames: int = 1) -> Frame:
+    """One message of `var` as subscribe() hands it over."""
+    if var.rate == "S":
+        if isinstance(message, str):
+            return message
+        raise CswsError(f"{var.name}: a binary message on a string variable")
+    if isinstance(message, str):
+        raise CswsError(f"{var.name}: a text message on a numeric variable: {message[:80]!r}")
+    data = np.frombuffer(message, dtype="<f4" if dtype == "float32" else "<f8")
+    count = var.values * frames
+    if data.size != count or len(message) != count * data.itemsize:
+        raise CswsError(f"{var.name}: a message of {len(message)} bytes; expected {count} {dtype} values")
+    if var.shape == () and var.rate != "a":
+        return float(data[0])
+    if var.type == "a[]":
+        return deinterleave_frame(data, var.elements).reshape(var.frame_shape(frames))
+    return data.reshape(var.frame_shape(frames)).copy()  # a copy: frombuffer's view is read-only
+
+
+def encode(var: Variable, value: Any) -> bytes | str:
+    """`value` as the message `var` takes, or ValueError naming the variable and the shape it wants."""
+    if var.rate == "S":
+        if not isinstance(value, str):
+            raise ValueError(f"{var.name} (S) takes a str, not {type(value).__name__}")
+        return value
+    want = var.frame_shape()
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{var.name} ({var.type}) takes {_describe_shape(want)}, not {type(value).__name__}")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{var.name} ({var.type}) takes {_describe_shape(want)}; got {value!r:.80}") from None
+    if arr.shape != want and not (want == () and arr.shape == (1,)):
+        raise ValueError(f"{var.name} ({var.type}) takes {_describe_shape(want)}; got shape {arr.shape}")
+    if var.type == "a[]":
+        arr = interleave_array(arr.reshape(var.elements, var.frame_samples))
+    return np.ascontiguousarray(arr, dtype="<f8").tobytes()
+
+
+def _closed(name: str, e: ConnectionClosed) -> Closed:
+    if e.rcvd is not None:
+        return Closed(name, e.rcvd.code, e.rcvd.reason)
+    return Closed(name, 1006, "")
+
+
+class Client:
+    """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`)."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+                 reconnect: bool = False) -> None:
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype={dtype!r}: use float64 or float32")
+        self.url = _normalise(url)
+        self.token = token
+        self.dtype = dtype
+        self.reconnect = reconnect
+        self.info: dict[str, Any] = {}  # /csws.json as last read
+        self.variables: dict[str, Variable] = {}
+        self._senders: dict[str, ClientConnection] = {}
+        self._subscriptions: set[Subscription] = set()
+
+    @property
+    def sr(self) -> float:
+        return self.info["sr"]
+
+    @property
+    def ksmps(self) -> int:
+        return self.info["ksmps"]
+
+    def _ws_url(self, options: dict[str, str]) -> str:
+        return _with_query(self.url, "/", {**({"token": self.token} if self.token else {}), **options})
+
+    async def refresh(self) -> dict[str, Variable]:
+        """Read /csws.json again: variables come and go with their instruments."""
+        url = _with_query(self.url.replace("ws", "http", 1), "/csws.json",
+                          {"token": self.token} if self.token else {})
+        shown = url.split("?", 1)[0]  # never print a token
+
+        def fetch() -> bytes:
+            try:
+                with urllib.request.urlopen(url, timeout=OPEN_TIMEOUT) as r:
+                    return r.read()
+            except urllib.error.HTTPError as e:
+                raise Refused(shown, e.code, e.read().decode("utf-8", "replace")) from None
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                raise Unreachable(f"no csws server at {self.url} ({reason}): is the piece running?") from None
+
+        body = await asyncio.to_thread(fetch)
+        try:
+            info = json.loads(body)
+            variables = {v["name"]: Variable.from_json(v) for v in info["variables"]}
+        except (ValueError, KeyError, TypeError) as e:
+            raise CswsError(f"{shown} is not a csws server's description ({e!r:.80})") from None
+        self.info, self.variables = info, variables
+        return variables
+
+    async def variable(self, name: str) -> Variable:
+        """What /csws.json says of `name` (read again if not known yet); CswsError if not on offer."""
+        var = self.variables.get(name) or (await self.refresh()).get(name)
+        if var is None:
+            offer = ", ".join(sorted(self.variables)) or "nothing yet"
+            raise CswsError(f"{name} is not on offer at {self.url}; on offer: {offer}")
+        return var
+
+    async def _open(self, name: str, options: dict[str, str], queue: int = 16) -> ClientConnection:
+        """The websocket to one variable, or Refused / Unreachable with the server's words."""
+        url = self._ws_url(options)
+        try:
+            return await ws_connect(url, subprotocols=[name], compression=None, open_timeout=OPEN_TIMEOUT,
+                                    max_size=None, max_queue=queue, close_timeout=1.0)
+        except InvalidStatus as e:
+            body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
+            raise Refused(f"{self.url} ({name})", e.response.status_code, body) from None
+        except (OSError, TimeoutError, InvalidHandshake) as e:
+            # InvalidHandshake: a server going down mid-handshake, or not a websocket server at all.
+            raise Unreachable(f"no csws server at {self.url} ({str(e) or 'no answer in time'}): "
+                              "is the piece running?") from None
+
+    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None) -> Subscription:
+        """An async iterator of `name`'s frames (see Subscription).
+
+        It connects when iterated, or at once as `async with cs.subscribe(name) as sub`.
+        """""
+        dtype = dtype or self.dtype
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype={dtype!r}: use float64 or float32")
+        if not (isinstance(frames, int) and 1 <= frames <= MAX_FRAMES):
+            raise ValueError(f"frames={frames!r}: a whole number from 1 to {MAX_FRAMES}")
+        var = self.variables.get(name)
+        if var is not None:
+            _check_subscribe(var, frames)
+        sub = Subscription(self, name, frames, dtype)
+        self._subscriptions.add(sub)
+        return sub
+
+    async def send(self, name: str, value: Any) -> None:
+        """Send one frame: a number (k, i), an array of the variable's shape (k[], i[]), a block
+        of ksmps samples (a), an (elements, ksmps) array (a[]) or a str (S).
+
+        A value of the wrong shape is a ValueError before anything is sent.  For a-rate
+        streams see play(), which paces the blocks to Csound's clock.
+        """
+        var = await self._sending(name)
+        await self._send(name, encode(var, value))
+
+    async def play(self, name: str, signal: np.ndarray | Iterable[np.ndarray], *, lead: float = 0.1) -> None:
+        """Stream a signal into an a-rate input in real time, block by block at sr/ksmps.
+
+        `signal`: samples (a) or (elements, samples) (a[]), or an iterable of such chunks
+        (a long file read piece by piece).  A chunk that is not whole blocks is padded with
+        silence.  `lead` seconds are sent ahead of Csound's clock to ride out jitter; keep it
+        under the server's FIFO (CSWS_BUFFER_SECONDS, 0.25 s), whose overflow drops blocks.
+        Returns when Csound has had time to play the last block.
+        """
+        var = await self._sending(name)
+        if var.rate != "a":
+            raise ValueError(f"{name} ({var.type}) is not an a-rate input: use send()")
+        chunks = [signal] if isinstance(signal, np.ndarray) else signal
+        ksmps, period = var.frame_samples, var.frame_samples / self.sr
+        block_bytes = var.values * 8
+        loop = asyncio.get_running_loop()
+        start, sent = loop.time(), 0
+        for chunk in chunks:
+            arr = np.asarray(chunk, dtype=np.float64)
+            if arr.shape[:-1] != var.shape:
+                raise ValueError(f"{name} ({var.type}) plays an array of shape {(*var.shape, 'samples')}; "
+                                 f"got shape {arr.shape}")
+            arr = arr.reshape(var.elements, -1) if var.type == "a[]" else arr
+            pad = -arr.shape[-1] % ksmps
+            if pad:
+                arr = np.concatenate([arr, np.zeros((*arr.shape[:-1], pad))], axis=-1)
+            # Interleaving the whole chunk at once interleaves each of its blocks.
+            wire = interleave_array(arr) if var.type == "a[]" else arr
+            data = np.ascontiguousarray(wire, dtype="<f8").tobytes()
+            for offset in range(0, len(data), block_bytes):
+                wait = start + sent * period - lead - loop.time()
+                if wait > 0.005:  # sleep in slices of a few blocks: timers are not sub-millisecond
+                    await asyncio.sleep(wait)
+                await self._send(name, data[offset:offset + block_bytes])
+                sent += 1
+        await asyncio.sleep(max(0.0, start + sent * period - loop.time()))
+
+    async def _sending(self, name: str) -> Variable:
+        """The variable `name` if it takes data from the web; its socket opened."""
+        var = await self.variable(name)
+        if var.direction != "from_web":
+            raise ValueError(f"{name} goes from Csound to the web: subscribe to it, it takes nothing")
+        return var
+
+    async def _sender(self, name: str) -> ClientConnection:
+        ws = self._senders.get(name)
+        if ws is None:
+            ws = self._senders[name] = await self._open(name, {})
+        return ws
+
+    async def _send(self, name: str, message: bytes | str) -> None:
+        for again in (False, True):
+            ws = await self._sender(name)
+            try:
+                return await ws.send(message)
+            except ConnectionClosed as e:
+                del self._senders[name]
+                # With reconnect, open once more: the instrument may have started again.
+                if not self.reconnect or again:
+                    raise _closed(name, e) from None
+
+    async def close(self) -> None:
+        """Close every subscription and sending socket."""
+        await asyncio.gather(*(s.close() for s in list(self._subscriptions)),
+                             *(ws.close() for ws in self._senders.values()))
+        self._senders.clear()
+
+    async def _start(self) -> Client:
+        await self.refresh()
+        return self
+
+    def __await__(self):
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Client:
+        return await self._start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _check_subscribe(var: Variable, frames: int) -> None:
+    if var.direction != "to_web":
+        raise ValueError(f"{var.name} goes from the web to Csound: send() to it, there is nothing to subscribe to")
+    if frames > 1 and var.rate != "a":
+        raise ValueError(f"frames={frames} is for a-rate variables; {var.name} is {var.type}")
+
+
+class Subscription:
+    """The frames of one variable Csound sends, as an async iterator.
+
+    k, i: float; a: (ksmps * frames,) array; k[], i[]: the array's shape; a[]:
+    (elements..., ksmps * frames), planar as Csound holds it; S: str.  An i-rate
+    variable has one frame (its value at init).  The iterator raises Closed when
+    the server closes (unless the client reconnects), and ends when close() is called.
+    """
+
+    def __init__(self, client: Client, name: str, frames: int, dtype: str) -> None:
+        self.client = client
+        self.name = name
+        self.frames = frames
+        self.dtype = dtype
+        self.variable: Variable | None = None
+        self._ws: ClientConnection | None = None
+        self._closed = False
+
+    async def _connect(self) -> ClientConnection:
+        client, delay = self.client, RETRY_MIN
+        options = {"dtype": self.dtype} if self.dtype != "float64" else {}
+        if self.frames > 1:
+            options["frames"] = str(self.frames)
+        while True:
+            try:
+                kr = client.sr / client.ksmps
+                ws = await client._open(self.name, options, max(16, int(QUEUE_SECONDS * kr / self.frames)))
+                break
+            except (Unreachable, Refused) as e:
+                # 400: not on offer (yet); 503: too many clients.  401/403 will not change.
+                if not client.reconnect or (isinstance(e, Refused) and e.status in (401, 403)):
+                    raise
+            await asyncio.sleep(delay * random.uniform(0.75, 1.0))
+            delay = min(RETRY_MAX, delay * 2)
+        var = client.variables.get(self.name)
+        if var is None or self.variable is not None:  # unknown, or a reconnection: a new instance may differ
+            var = (await client.refresh()).get(self.name)
+        if var is None:
+            await ws.close()
+            raise CswsError(f"{self.name} went away as it was opened")
+        try:
+            _check_subscribe(var, self.frames)
+        except ValueError:
+            await ws.close()
+            raise
+        self.variable = var
+        return ws
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        return self
+
+    async def __anext__(self) -> Frame:
+        while not self._closed:
+            if self._ws is None:
+                self._ws = await self._connect()
+            try:
+                message = await self._ws.recv()
+            except ConnectionClosed as e:
+                self._ws = None
+                if self._closed:
+                    break
+                if not self.client.reconnect:
+                    self._closed = True
+                    raise _closed(self.name, e) from None
+                continue
+            assert self.variable is not None
+            return decode(self.variable, message, self.dtype, self.frames)
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        self._closed = True
+        self.client._subscriptions.discard(self)
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def __aenter__(self) -> Subscription:
+        # Connect now: a-rate data sent after this line reaches this subscription.
+        if self._ws is None and not self._closed:
+            self._ws = await self._connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def connect(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+            reconnect: bool = False) -> Client:
+    """A client for the port at `url`: `async with connect() as cs` (or `cs = await connect()`).
+
+    `url`: ws://host:port (also host:port, or a port number on 127.0.0.1).  `token`: the
+    server's CSWS_TOKEN.  `dtype`: float64 (Csound's values exactly) or float32, the
+    default for subscribe().  `reconnect`: subscriptions reopen with back-off when closed
+    (the instrument ended, the piece restarted) instead of raising Closed.
+    """
+    return Client(url, token=token, dtype=dtype, reconnect=reconnect)
+
+
+# ---- blocking use: the client's loop runs in a thread of its own ----
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, so blocking code (and Jupyter, whose own loop is
+    busy running the cell) can drive the async client."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="csws-client", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C (a notebook's interrupt): stop the coroutine too
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+class SyncSubscription:
+    """A Subscription as a blocking iterator."""
+
+    def __init__(self, runner: _LoopThread, sub: Subscription) -> None:
+        self._runner = runner
+        self._sub = sub
+
+    @property
+    def variable(self) -> Variable | None:
+        return self._sub.variable
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self
+
+    def __next__(self) -> Frame:
+        try:
+            return self._runner.run(self._sub.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        self._runner.run(self._sub.close())
+
+    def __enter__(self) -> SyncSubscription:
+        self._runner.run(self._sub.__aenter__())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SyncClient:
+    """Client with blocking methods (see connect_sync)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._runner = _LoopThread()
+        try:
+            self._runner.run(client._start())
+        except BaseException:
+            self._runner.stop()
+            raise
+
+    @property
+    def variables(self) -> dict[str, Variable]:
+        return self._client.variables
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self._client.info
+
+    @property
+    def sr(self) -> float:
+        return self._client.sr
+
+    @property
+    def ksmps(self) -> int:
+        return self._client.ksmps
+
+    def refresh(self) -> dict[str, Variable]:
+        return self._runner.run(self._client.refresh())
+
+    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None) -> SyncSubscription:
+        return SyncSubscription(self._runner, self._client.subscribe(name, frames=frames, dtype=dtype))
+
+    def send(self, name: str, value: Any) -> None:
+        self._runner.run(self._client.send(name, value))
+
+    def play(self, name: str, signal: np.ndarray | Iterable[np.ndarray], *, lead: float = 0.1) -> None:
+        self._runner.run(self._client.play(name, signal, lead=lead))
+
+    def close(self) -> None:
+        if self._runner.thread.is_alive():
+            self._runner.run(self._client.close())
+            self._runner.stop()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect_sync(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+                 reconnect: bool = False) -> SyncClient:
+    """connect() for blocking code: `with connect_sync() as cs: for v in cs.subscribe("klfo"): ...`
+
+    The client's event loop runs in a thread of its own, so this works in scripts and in
+    Jupyter (whose loop is running).  Connects at once; close() or the `with` block ends it.
+    """
+    return SyncClient(Client(url, token=token, dtype=dtype, reconnect=reconnect))
