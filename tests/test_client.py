@@ -12,28 +12,10 @@ import numpy as np
 import pytest
 
 from csws.client import Closed, CswsError, Refused, Unreachable, connect, connect_sync
+from orchestra import COUNTER, FILL_AUDIO, KSMPS
 from wsclient import offering, take, until
 
-KSMPS = 32
 CYCLES = 60
-
-COUNTER = """
-  kcount init 0
-  kcount += 1
-"""
-
-FILL_AUDIO = """
-opcode fill, a, kk
-  kbase, koff xin
-  asig init 0
-  kS = 0
-  while kS < ksmps do
-    vaset kbase * 1000 + koff + kS, kS, asig
-    kS += 1
-  od
-  xout asig
-endop
-"""
 
 TO_WEB = FILL_AUDIO + """instr 1
 {counter}
