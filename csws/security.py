@@ -166,7 +166,7 @@ def check(port: int, headers, path: str, websocket: bool, *, loopback: bool,
     except DuplicateHeader as e:
         return Refusal(HTTPStatus.BAD_REQUEST, f"csws: more than one {e} header\n",
                        f"csws: port {port}: refused a request with more than one {e} header (HTTP 400)",
-                       "duplicate header")
+                       f"duplicate {e}")  # Host or Origin: a fixed set of keys
     if not host_allowed(host, loopback, origins):
         return Refusal(
             HTTPStatus.FORBIDDEN,

@@ -151,13 +151,14 @@ class PortServer:
         """
         try:
             return await self._answer(connection, request)
-        except MultipleValuesError as e:  # Upgrade, Connection, ...: security.check saw to Host and Origin
-            self._warn("duplicate header", f"csws: port {self.port}: refused a request with more than "
-                                           f"one {e} header (HTTP 400)")
-            return connection.respond(HTTPStatus.BAD_REQUEST, f"csws: more than one {e} header\n")
+        except MultipleValuesError as e:  # Upgrade (the one header read with get() before the check)
+            name = e.args[0] if e.args else "such"
+            self._warn(f"duplicate {name}", f"csws: port {self.port}: refused a request with more than "
+                                           f"one {name} header (HTTP 400)")
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"csws: more than one {name} header\n")
         except OSError as e:
             status = OS_ERRORS.get(e.errno, HTTPStatus.INTERNAL_SERVER_ERROR)
-            if status in (HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.INTERNAL_SERVER_ERROR):
+            if status is not HTTPStatus.NOT_FOUND:  # a missing file is no news
                 self._warn(f"os {e.errno}", f"csws: port {self.port}: cannot answer a request: "
                                             f"{e.strerror or e} (HTTP {status.value})")
             return connection.respond(status, f"csws: {status.phrase.lower()}\n")
