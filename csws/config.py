@@ -18,7 +18,7 @@ from csws.variables import MAX_STRING
 # would refuse everyone (nan, 0), close clients at once, or outgrow the
 # plugin's string slots, so they are refused at start with this range.
 RANGES: dict[str, tuple[float, float, str]] = {
-    "buffer_seconds": (0.01, 60.0, " seconds"),
+    "buffer_seconds": (0.001, 60.0, " seconds"),  # rings hold at least 4 blocks anyway
     "max_clients": (1, 10000, ""),
     "max_string": (1, MAX_STRING, " bytes"),
     "handshake_timeout": (0.01, 3600.0, " seconds"),

@@ -66,7 +66,7 @@ def test_bad_setting_is_a_clear_init_error(perform, port, config, message):
         ("", {"CSWS_MAX_CLIENTS": "-5"}, "max_clients (CSWS_MAX_CLIENTS) = '-5': must be from 1 to 10000"),
         ("", {"CSWS_MAX_STRING": "5000"}, "max_string (CSWS_MAX_STRING) = '5000': must be from 1 to 4096 bytes"),
         ("", {"CSWS_BUFFER_SECONDS": "inf"},
-         "buffer_seconds (CSWS_BUFFER_SECONDS) = 'inf': must be from 0.01 to 60 seconds"),
+         "buffer_seconds (CSWS_BUFFER_SECONDS) = 'inf': must be from 0.001 to 60 seconds"),
         ('websocket_config "handshake_timeout", "0"', {},
          "handshake_timeout (CSWS_HANDSHAKE_TIMEOUT) = '0': must be from 0.01 to 3600 seconds"),
     ],
