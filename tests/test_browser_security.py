@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_browser import browser, sync_api  # noqa: F401 - the module's browser fixture; skips without Chromium
+from test_browser import browser  # noqa: F401 - its browser fixture (and its skip without Chromium)
 
 TOKEN = "S3cretTok"
 ORC = """instr 1
