@@ -163,8 +163,9 @@ class PortServer:
                                             f"{e.strerror or e} (HTTP {status.value})")
             return connection.respond(status, f"csws: {status.phrase.lower()}\n")
         except Exception as e:  # noqa: BLE001 - a bug: one line, not a traceback per request
-            self._warn(f"error {type(e).__name__}", f"csws: port {self.port}: answering "
-                                                    f"{request.path[:100]!r} failed: {e!r} (HTTP 500)")
+            path = request.path.split("?", 1)[0][:100]  # the query may hold the token: not in the console
+            self._warn(f"error {type(e).__name__}", f"csws: port {self.port}: answering {path!r} "
+                                                    f"failed: {e!r} (HTTP 500)")
             return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "csws: internal error\n")
 
     async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
