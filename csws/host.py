@@ -20,7 +20,7 @@ from csws._ring import Ring
 from csws.config import Settings
 from csws.iothread import STOP_TIMEOUT, IOThread
 from csws.port import Port, Variable
-from csws.variables import MAX_STRING, Direction, Kind, VarSpec
+from csws.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -153,12 +153,9 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         if e.errno == errno.EADDRINUSE:
             why += " (another program, or another Csound, listens on it)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
-    warning = security.listen_warning(settings.host, number, settings.token)
+    warning = security.listen_warning(settings.host, number, settings.token, port.loopback)
     if warning:
         logger(warning, True)
-    if port.max_string != settings.max_string:
-        logger(f"csws: CSWS_MAX_STRING={settings.max_string} is outside 1..{MAX_STRING}; "
-               f"using {port.max_string}", True)
     return port
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from csws._bridge import Wake
 from csws._ring import Ring
 from csws.config import Settings
-from csws.variables import MAX_STRING, Direction, Kind, VarSpec
+from csws.security import is_loopback
+from csws.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
     from csws.server import PortServer
@@ -98,9 +99,11 @@ class Port:
         self.ksmps = ksmps
         self.sr = sr
         self.settings = settings  # read once, when the port opens
-        self.max_string = max(1, min(settings.max_string, MAX_STRING))  # C slots hold MAX_STRING
         self.variables: dict[str, Variable] = {}
         self.sockets = listen(settings.host, number)
+        # What was bound, not what was asked for: "127.1" or an alias of
+        # localhost is loopback too, and the Host check depends on it.
+        self.loopback = all(is_loopback(s.getsockname()[0]) for s in self.sockets)
         self.wake = Wake()
         self.server: PortServer | None = None  # once a client has knocked
 
