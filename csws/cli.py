@@ -50,6 +50,11 @@ def run(args: list[str], csound: str | None = None) -> int:
                 worker.join(0.1)
         except KeyboardInterrupt:
             print("\ncsws: stopping", file=sys.stderr)
+            if threading.current_thread() is threading.main_thread():
+                # A second signal (a shell or `timeout` may signal the whole group) must not
+                # interrupt Csound's clean-up halfway, in a deinit that is closing ports.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
             cs.stop()
             worker.join()
         return 0 if not result or result[0] >= 0 else 1
