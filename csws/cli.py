@@ -14,6 +14,14 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _ignore_signals() -> None:
+    """While Csound stops and cleans up: a second signal (a shell or `timeout` may signal the
+    whole process group) must not interrupt that halfway, e.g. inside a deinit closing ports."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run(args: list[str], csound: str | None = None) -> int:
     """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
     Ctrl-C stops it."""
@@ -50,15 +58,12 @@ def run(args: list[str], csound: str | None = None) -> int:
                 worker.join(0.1)
         except KeyboardInterrupt:
             print("\ncsws: stopping", file=sys.stderr)
-            if threading.current_thread() is threading.main_thread():
-                # A second signal (a shell or `timeout` may signal the whole group) must not
-                # interrupt Csound's clean-up halfway, in a deinit that is closing ports.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _ignore_signals()
             cs.stop()
             worker.join()
         return 0 if not result or result[0] >= 0 else 1
     finally:
+        _ignore_signals()
         cs.destroy()
 
 
