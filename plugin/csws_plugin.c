@@ -184,7 +184,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         memset(v, 0, sizeof *v);
         if (kind < 0)
             return csws_init_error(cs, "websocket: %s has type '%s'; supported are "
-                                 "k, a, i (p-fields too), S, k[], a[] and i[]",
+                                 "k, a, i, S, k[], a[] and i[]",
                                  name ? name : "an argument", tname);
         v->arg = arg;
         v->kind = kind;
