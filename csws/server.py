@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+from collections.abc import Iterable
 from http import HTTPStatus
 
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.http11 import Request, Response
 
 from csws import __version__, clients, http, security
@@ -41,6 +43,22 @@ OS_ERRORS = {
 }
 _servers: dict[int, PortServer] = {}  # by port number, for the loop's exception handler
 
+CLOSE_TIMEOUT = 0.05  # seconds a client has to take its close frame before it is cut off
+
+
+async def close_bounded(conns: Iterable[ServerConnection], code: int, reason: str) -> None:
+    """Close clients with a code, cutting off (abort) those that do not take it in time:
+    a frozen client must not keep a port, a note or Csound's end waiting."""
+    conns = list(conns)
+    if not conns:
+        return
+    tasks = [asyncio.ensure_future(ws.close(code, reason)) for ws in conns]
+    await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+    for ws in conns:
+        if ws.state is not State.CLOSED:
+            ws.transport.abort()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
 
 def _set_max_size(protocol, size: int) -> None:
     """The largest message this connection accepts from now on (websockets' own check, 1009)."""
@@ -58,6 +76,8 @@ def message_limit(spec: VarSpec, max_string: int) -> int:
     """
     if spec.direction is Direction.TO_WEB:
         return TO_WEB_MAX_MESSAGE
+    if spec.kind.is_array:  # it may grow: its current size is checked message by message
+        return clients.MAX_MESSAGE
     if spec.kind is Kind.S:
         return max_string
     return max(spec.frame_bytes, 32 * spec.values + 64)
@@ -75,13 +95,18 @@ class PortServer:
         self.settings = port.settings
         self.loopback = port.loopback  # every address bound is loopback: the Host check applies
         self.max_string = port.settings.max_string
-        self.variables = port.variables  # the port's own table: instances come and go in it
+        self._port = port
         self.wake = port.wake
         self._sockets = port.sockets
         self._servers: list[Server] = []
         self._nclients = 0
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = security.Throttle(WARN_INTERVAL)
+
+    @property
+    def variables(self) -> dict[str, Variable]:
+        """The port's table as it is now (Csound's thread replaces it as notes come and go)."""
+        return self._port.variables
 
     # ---- lifecycle (on the loop) ----
 
@@ -107,23 +132,38 @@ class PortServer:
         _servers[self.port] = self
         loop.set_exception_handler(_loop_error)
 
-    async def close(self) -> None:
-        """Stop serving and close the sockets; the Port closes its wake-up."""
-        if _servers.get(self.port) is self:
-            del _servers[self.port]
-        asyncio.get_running_loop().remove_reader(self.wake.reader)
+    def stop_listening(self) -> None:
+        """Close the listening sockets now: the port is free for whoever binds it next."""
         for server in self._servers:
-            server.close()
-        await asyncio.gather(*(s.wait_closed() for s in self._servers))
+            server.server.close()
         for sock in self._sockets:
             sock.close()  # asyncio closes what it served; none of them if start failed
 
-    async def remove(self, variables: list[Variable]) -> None:
-        closing = []
+    async def close(self) -> None:
+        """Stop serving, close every client (bounded); the Port closes its wake-up."""
+        if _servers.get(self.port) is self:
+            del _servers[self.port]
+        asyncio.get_running_loop().remove_reader(self.wake.reader)
+        self.stop_listening()
+        conns = [ws for server in self._servers for ws in server.connections]
+        await close_bounded(conns, 1001, "the performance ended")
+        for server in self._servers:
+            server.close(close_connections=False)
+        await asyncio.wait([asyncio.ensure_future(s.wait_closed()) for s in self._servers] or
+                           [asyncio.ensure_future(asyncio.sleep(0))], timeout=CLOSE_TIMEOUT)
+
+    def close_clients(self, variables: list[Variable], code: int, reason: str) -> None:
+        """Close the clients of variables taken off the port."""
+        asyncio.ensure_future(close_bounded([ws for v in variables for ws in v.clients], code, reason))
+
+    def announce(self, variables: list[Variable]) -> None:
+        """The newest note's i-rate value, to the clients already there."""
         for var in variables:
-            self.variables.pop(var.spec.name, None)
-            closing += [ws.close(1001, "the instrument ended") for ws in var.clients]
-        await asyncio.gather(*closing, return_exceptions=True)
+            first = var.latest_message()
+            if first is not None and var.clients:
+                for ws in var.clients:
+                    broadcast([ws], clients.convert(var.spec, first, clients.options(ws).dtype))
+                var.sent += len(var.clients)
 
     # ---- HTTP and handshake ----
 
@@ -220,7 +260,7 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [v.spec.describe(self.ksmps) for v in self.variables.values()],
+            "variables": [v.current_spec().describe(self.ksmps) for v in self.variables.values()],
         }
 
     # ---- clients ----
@@ -238,6 +278,9 @@ class PortServer:
         self._join(var, ws)
         try:
             async for message in ws:
+                if var.spec.kind.is_array and var.spec.direction is Direction.FROM_WEB:
+                    now = var.current_spec()  # the array's size now
+                    limit = max(now.frame_bytes, 32 * now.values + 64)
                 # Only the first message can get past _set_max_size (the parser had begun it).
                 if len(message) > limit or (isinstance(message, str) and len(message.encode()) > limit):
                     self._oversized(var, len(message), limit)
@@ -289,7 +332,10 @@ class PortServer:
 
     def _receive(self, var: Variable, message: bytes | str) -> None:
         try:
-            var.ring.write(decode(var.spec, message, self.max_string))
+            frame = decode(var.current_spec(), message, self.max_string)
+            if var.spec.kind.is_array and len(frame) > var.ring.capacity:
+                self._grow(var, len(frame))
+            var.ring.write(frame)
             var.received += 1
         except BadMessage as e:
             var.rejected += 1
@@ -304,6 +350,14 @@ class PortServer:
             if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
                 for frame in var.ring.read_new():
                     self._fan_out(var, frame)
+                if var.spec.kind.is_array and var.share.want_bytes > var.ring.frame_bytes:
+                    self._grow(var, var.share.want_bytes - var.ring.header)
+
+    def _grow(self, var: Variable, payload: int) -> None:
+        """An array outgrew its ring's frames: a bigger ring, at the cost of a frame or two."""
+        self._port.grow(var, payload)
+        self._warn(f"grow:{var.spec.name}", f"csws: port {self.port}: {var.spec.name} grew to "
+                                            f"{var.current_spec().shape}; its frames change size")
 
     def _fan_out(self, var: Variable, frame: bytes) -> None:
         message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
