@@ -235,7 +235,9 @@ def test_wrong_values_are_refused_before_sending(perform, port):
 
 def test_refusals_and_closes(perform, port, port2):
     p = perform(f"instr 1\n{COUNTER}\n  kd websocket {port}, kcount\nendin", "i1 0 60")
-    t = perform(f"instr 1\n{COUNTER}\n  kd websocket {port2}, kcount\nendin", "i1 0 5",
+    # The score goes on after the note (instr 2): its clients hear that the instrument ended,
+    # not the performance.
+    t = perform(f"instr 1\n{COUNTER}\n  kd websocket {port2}, kcount\nendin\ninstr 2\nendin", "i1 0 5\ni2 0 8",
                 env={"CSWS_TOKEN": "s3cret"})
 
     async def main():
