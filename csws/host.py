@@ -205,8 +205,8 @@ async def _linger(port: Port) -> None:
             del _ports[port.number]
             port.server.stop_listening()  # the port is free for a new note from now on
     if last:
-        try:
-            await port.server.close()
+        try:  # its clients' variables went with the port's last note (not the performance)
+            await port.server.close("the instrument ended")
         finally:  # also when the loop stops meanwhile (cancelled)
             port.close()
 

@@ -59,7 +59,7 @@ class Variable:
         """The spec with an array's size as Csound last saw it (it may resize the array)."""
         values = self.share.values if self.spec.kind.is_array else 0
         if values and values != self._current.values:
-            per = self.spec.values // max(math.prod(self.spec.shape), 1) or 1  # a[]: ksmps
+            per = self.spec.ksmps if self.spec.kind.is_audio else 1
             rest = math.prod(self.spec.shape[1:])
             n = values // per
             shape = (n // rest, *self.spec.shape[1:]) if rest and n % rest == 0 else (n,)
@@ -132,7 +132,7 @@ class Port:
         self.number = number
         self.csound = csound
         self.log = logger
-        self.ksmps = ksmps
+        self.ksmps = ksmps  # the orchestra's; a variable's own (setksmps) is its spec's
         self.sr = sr
         self.settings = settings  # read once, when the port opens
         # Replaced, never changed in place (Csound's thread writes it, the I/O loop reads it).
@@ -153,22 +153,22 @@ class Port:
         streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
         if not streamed:
             return Ring(CONTROL_SLOTS, payload, spec.kind is Kind.S, header)
-        slots = math.ceil(self.settings.buffer_seconds * self.sr / self.ksmps)
+        slots = math.ceil(self.settings.buffer_seconds * self.sr / spec.ksmps)
         slots = max(4, min(slots, RING_MAX_BYTES // max(payload + header, 1)))
         return Ring(slots, payload, spec.kind is Kind.S, header)
 
-    def send_limit(self, frame_bytes: int) -> int:
+    def send_limit(self, spec: VarSpec, frame_bytes: int) -> int:
         # A client may queue about as much of the stream as a ring holds before it loses frames.
-        return max(64 << 10, int(frame_bytes * self.sr / self.ksmps * self.settings.buffer_seconds))
+        return max(64 << 10, int(frame_bytes * self.sr / spec.ksmps * self.settings.buffer_seconds))
 
     def variable(self, spec: VarSpec, line: int, insno: int) -> Variable:
-        return Variable(spec, self.ring_for(spec), self.send_limit(spec.frame_bytes), line, insno)
+        return Variable(spec, self.ring_for(spec), self.send_limit(spec, spec.frame_bytes), line, insno)
 
     def grow(self, var: Variable, payload: int) -> None:
         """A bigger ring for an array that outgrew its frames (on the I/O thread)."""
         payload = max(payload, 2 * (var.ring.capacity if var.ring is not None else 0))
         var.use(self.ring_for(var.spec, payload))
-        var.send_limit = max(var.send_limit, self.send_limit(payload))
+        var.send_limit = max(var.send_limit, self.send_limit(var.spec, payload))
 
     def close(self) -> None:
         """Let go of the port (its server, if any, has closed its own sockets)."""

@@ -139,14 +139,14 @@ class PortServer:
         for sock in self._sockets:
             sock.close()  # asyncio closes what it served; none of them if start failed
 
-    async def close(self) -> None:
-        """Stop serving, close every client (bounded); the Port closes its wake-up."""
+    async def close(self, reason: str = "the performance ended") -> None:
+        """Stop serving, close every client (bounded) with 1001 and reason; the Port closes its wake-up."""
         if _servers.get(self.port) is self:
             del _servers[self.port]
         asyncio.get_running_loop().remove_reader(self.wake.reader)
         self.stop_listening()
         conns = [ws for server in self._servers for ws in server.connections]
-        await close_bounded(conns, 1001, "the performance ended")
+        await close_bounded(conns, 1001, reason)
         for server in self._servers:
             server.close(close_connections=False)
         await asyncio.wait([asyncio.ensure_future(s.wait_closed()) for s in self._servers] or
@@ -260,7 +260,7 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [v.current_spec().describe(self.ksmps) for v in self.variables.values()],
+            "variables": [v.current_spec().describe() for v in self.variables.values()],
         }
 
     # ---- clients ----
