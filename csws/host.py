@@ -129,7 +129,7 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
             _ports[number] = port
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-            logger(f"csws: websocket server on ws://{shown}:{number}/")
+            logger(f"csws: websocket server on {'wss' if port.ssl else 'ws'}://{shown}:{number}/")
         else:
             taken = [n for n in names if n in port.variables]
             if taken:

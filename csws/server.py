@@ -20,7 +20,7 @@ from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from csws import __version__, clients, http, security
+from csws import __version__, clients, http, security, tls
 from csws.port import Port, Variable
 from csws.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
@@ -78,7 +78,9 @@ class PortServer:
         self.variables = port.variables  # the port's own table: instances come and go in it
         self.wake = port.wake
         self._sockets = port.sockets
+        self._ssl = port.ssl
         self._servers: list[Server] = []
+        self._accepting: list[asyncio.Task] = []  # TLS ports accept themselves (tls.serve)
         self._nclients = 0
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = security.Throttle(WARN_INTERVAL)
@@ -101,7 +103,14 @@ class PortServer:
                 server_header=f"csws/{__version__}",
                 close_timeout=0.5,
                 logger=log,
+                start_serving=self._ssl is None,
             ))
+            if self._ssl is not None:
+                # asyncio's own accept loop cannot answer plain http on a TLS port; ours hands
+                # TLS clients to the protocol asyncio's would have made (websockets' factory).
+                factory = self._servers[-1].server._protocol_factory
+                self._accepting.append(asyncio.ensure_future(
+                    tls.serve(sock, factory, self._ssl, self.settings.handshake_timeout)))
         loop = asyncio.get_running_loop()
         loop.add_reader(self.wake.reader, self._on_wake)
         _servers[self.port] = self
@@ -112,6 +121,9 @@ class PortServer:
         if _servers.get(self.port) is self:
             del _servers[self.port]
         asyncio.get_running_loop().remove_reader(self.wake.reader)
+        for task in self._accepting:
+            task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
         for server in self._servers:
             server.close()
         await asyncio.gather(*(s.wait_closed() for s in self._servers))
@@ -173,6 +185,7 @@ class PortServer:
         refusal = security.check(
             self.port, request.headers, request.path, upgrade, loopback=self.loopback,
             token=self.settings.token, origins=self.settings.origins, guarded=http.GUARDED,
+            scheme="https" if self._ssl else "http",
         )
         if refusal is not None:
             if refusal.warning:
