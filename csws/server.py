@@ -108,9 +108,12 @@ class PortServer:
             if self._ssl is not None:
                 # asyncio's own accept loop cannot answer plain http on a TLS port; ours hands
                 # TLS clients to the protocol asyncio's would have made (websockets' factory).
-                factory = self._servers[-1].server._protocol_factory
-                self._accepting.append(asyncio.ensure_future(
-                    tls.serve(sock, factory, self._ssl, self.settings.handshake_timeout)))
+                server = self._servers[-1]
+                task = asyncio.ensure_future(
+                    tls.serve(sock, server.server._protocol_factory, self._ssl, self.settings.handshake_timeout))
+                self._accepting.append(task)
+                # websockets refuses handshakes (503) unless its server is serving: it is, while ours accepts.
+                server.is_serving = lambda task=task: not task.done()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.wake.reader, self._on_wake)
         _servers[self.port] = self

@@ -21,8 +21,8 @@ class CswsPlayer extends AudioWorkletProcessor {
     this.sr = o.sr;
     this.ratio = o.sr / sampleRate; // input frames per output frame
     this.target = Math.max(o.latency * o.sr, 256); // input frames
-    // Beyond target + this, the excess is skipped (a stall's backlog): drift control would take minutes.
-    this.excess = Math.max(this.target, 0.05 * o.sr);
+    // A lasting excess beyond this is skipped (a stall's backlog): drift control would take minutes.
+    this.excess = Math.max(this.target / 2, 0.02 * o.sr);
     this.cap = Math.ceil(Math.max(4 * o.sr, 4 * (this.target + this.excess)));
     this.ring = new Float32Array(this.cap * this.channels);
     this.written = 0; // frames ever written
