@@ -208,3 +208,37 @@ def test_tls_self_signed_page_plays_and_captures(request, port, tmp_path, page):
     x = np.frombuffer(base64.b64decode(result["data"]), np.float32)
     assert np.max(np.abs(x[44100:])) > 0.4, "no sound over wss"
     assert page.evaluate("() => window.errors") == [] and page.errors == []
+
+
+def test_demo_listen_and_microphone(page, tmp_path, port):
+    """The demo as a new user tries it: Listen plays the synth; Microphone comes back from Csound."""
+    from test_browser import start
+
+    p = start([sys.executable, "-m", "csws", "demo", "--port", str(port)], tmp_path, "demo")
+    try:
+        p.wait_for("websocket server on")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.click("#listen")
+        page.wait_for_function("() => window.demo.player && window.demo.player.stats().played > 2", timeout=20000)
+        assert page.locator("#listen").text_content() == "Stop listening"
+        assert re.search(r"playing: \d+ ms behind", page.locator("#audio-state").text_content())
+        page.click("#mic")
+        page.wait_for_function("() => window.demo.levels[2] > 0.001", timeout=20000)
+        assert float(page.locator("#level2").text_content().split()[0]) > -60
+        assert page.evaluate("() => window.demo.errors") == [] and page.errors == []
+    finally:
+        p.stop()
+
+
+def test_stream_example_plays(page, tmp_path, port):
+    from test_browser import serve_example
+
+    p = serve_example("stream", tmp_path, port)
+    try:
+        p.wait_for("websocket server on")
+        page.goto(f"http://127.0.0.1:{port}/stream.html")
+        page.click("#listen")
+        page.wait_for_function("() => window.player && window.player.stats().played > 1", timeout=20000)
+        assert page.errors == []
+    finally:
+        p.stop()
