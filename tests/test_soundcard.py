@@ -69,7 +69,9 @@ window.record = async (rate, seconds) => {
   const rec = new AudioWorkletNode(context, "recorder");
   const chunks = [];
   rec.port.onmessage = (e) => chunks.push(e.data);
-  const player = await cs.play("asine", { context, connect: false });
+  // 0.15 s: this judges pitch and continuity on a shared 2-core machine, where Csound or Chromium
+  // may stall for over 50 ms; the default latency's underruns are bench/run.py's business.
+  const player = await cs.play("asine", { context, connect: false, latency: 0.15 });
   player.node.connect(rec);
   rec.connect(context.destination);
   await context.resume();
