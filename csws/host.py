@@ -143,7 +143,7 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-            logger(f"csws: websocket server on ws://{shown}:{number}/")
+            logger(f"csws: websocket server on {'wss' if port.ssl else 'ws'}://{shown}:{number}/")
         elif port.server is not None:
             news = [v for v in variables if v.spec.kind.is_init and v.spec.direction is Direction.TO_WEB
                     and len(v.members) > 1]

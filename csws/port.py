@@ -12,11 +12,13 @@ import dataclasses
 import math
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csws._bridge import Share, Wake
 from csws._ring import Ring
+from csws import tls
 from csws.config import Settings
 from csws.security import is_loopback
 from csws.variables import Direction, Kind, VarSpec
@@ -125,6 +127,17 @@ def listen(host: str, number: int) -> list[socket.socket]:
     return socks
 
 
+def _ssl_context(number: int, logger, settings: Settings) -> ssl.SSLContext:
+    """The port's SSL context; says which certificate it shows, for users to check on their phones."""
+    try:
+        cert, key = tls.certificate(settings.tls_cert, settings.tls_key)
+        context = tls.server_context(cert, key)
+    except (OSError, RuntimeError) as e:
+        raise ValueError(f"tls_cert (CSWS_TLS_CERT) = {settings.tls_cert!r}: {e}") from None
+    logger(f"csws: port {number}: https and wss with {cert}, SHA-256 fingerprint {tls.fingerprint(cert)}")
+    return context
+
+
 class Port:
     """One port of one Csound: its sockets, variables and the perf routine's wake-up."""
 
@@ -137,6 +150,8 @@ class Port:
         self.settings = settings  # read once, when the port opens
         # Replaced, never changed in place (Csound's thread writes it, the I/O loop reads it).
         self.variables: dict[str, Variable] = {}
+        # TLS is set up before binding: a missing certificate is an init error, the port left free.
+        self.ssl = _ssl_context(number, logger, settings) if settings.tls_cert else None
         self.sockets = listen(settings.host, number)
         # What was bound, not what was asked for: "127.1" or an alias of
         # localhost is loopback too, and the Host check depends on it.
