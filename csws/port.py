@@ -12,18 +12,18 @@ import dataclasses
 import math
 import os
 import socket
-import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csws._bridge import Share, Wake
 from csws._ring import Ring
-from csws import tls
 from csws.config import Settings
 from csws.security import is_loopback
 from csws.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
+    import ssl
+
     from csws.server import PortServer
 
 BACKLOG = 100  # as asyncio's create_server
@@ -129,6 +129,8 @@ def listen(host: str, number: int) -> list[socket.socket]:
 
 def _ssl_context(number: int, logger, settings: Settings) -> ssl.SSLContext:
     """The port's SSL context; says which certificate it shows, for users to check on their phones."""
+    from csws import tls  # only with TLS: ssl and asyncio stay unloaded on a port nobody joins
+
     try:
         cert, key = tls.certificate(settings.tls_cert, settings.tls_key)
         context = tls.server_context(cert, key)

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.http11 import Request, Response
 
-from csws import __version__, clients, http, security, tls
+from csws import __version__, clients, http, security
 from csws.port import Port, Variable
 from csws.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
@@ -131,6 +131,9 @@ class PortServer:
                 start_serving=self._ssl is None,
             ))
             if self._ssl is not None:
+                from csws import tls  # here: ssl is imported only where TLS is used (an embedded
+                # Python may not load the venv's _ssl: Debian's csound brings its own libpython)
+
                 # asyncio's own accept loop cannot answer plain http on a TLS port; ours hands
                 # TLS clients to the protocol asyncio's would have made (websockets' factory).
                 server = self._servers[-1]
