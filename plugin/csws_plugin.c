@@ -188,7 +188,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             int d;
             if (arr->data == NULL || arr->sizes == NULL || arr->dimensions < 1)
                 return csws_init_error(cs, "websocket: array %s must be initialised "
-                                     "before websocket uses it (e.g. %s init 8), "
+                                     "before websocket uses it (e.g. %s[] init 8), "
                                      "so that its size is known", s->name, s->name);
             for (d = 0; d < arr->dimensions; d++)
                 n *= (size_t)arr->sizes[d];
