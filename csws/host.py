@@ -129,7 +129,8 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
             _ports[number] = port
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-            logger(f"csws: websocket server on ws://{shown}:{number}/")
+            page = f", page on http://{shown}:{number}/" if settings.static_dir or settings.index_html else ""
+            logger(f"csws: websocket server on ws://{shown}:{number}/{page}")
         else:
             taken = [n for n in names if n in port.variables]
             if taken:
@@ -152,6 +153,8 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         why = e.strerror or str(e)  # also a name lookup's ("Name or service not known")
         if e.errno == errno.EADDRINUSE:
             why += " (another program, or another Csound, listens on it)"
+        elif e.errno == errno.EACCES and number < 1024:
+            why += " (ports below 1024 need administrator rights: use a port from 1024 up, e.g. 8888)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
     warning = security.listen_warning(settings.host, number, settings.token)
     if warning:
@@ -169,7 +172,7 @@ async def _call(fn, *args):
 def _add_counters(into: dict[tuple[int, str], dict[str, int]], inst: Instance) -> None:
     """Add an instance's counters per (port, variable) into a table."""
     for var in inst.variables:
-        acc = into.setdefault((inst.port.number, var.spec.name), {"direction": var.spec.direction.name})
+        acc = into.setdefault((inst.port.number, var.spec.name), {"direction": var.spec.direction.label})
         for k, v in var.counters().items():
             acc[k] = acc.get(k, 0) + v
 
@@ -267,7 +270,7 @@ def shutdown(csound: int) -> None:
         if logger is not None:
             for (number, name), acc in sorted(stats(csound).items()):
                 parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
-                way = "to web" if acc["direction"] == "TO_WEB" else "from web"
+                way = acc["direction"].replace("_", " ")
                 logger(f"csws: port {number} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
