@@ -41,6 +41,8 @@ def run(args: list[str], csound: str | None = None,
     print(f"csws: Csound {cs.version} ({lib.path}, {lib.origin})", file=sys.stderr, flush=True)
     try:
         if cs.compile([f"--opcode-lib={plugin}", *args]) != 0:
+            if any(a.startswith(("-odac", "-iadc")) for a in args) and "audio" not in compile_error:
+                compile_error += " or open the audio device (Csound's messages above say which)"
             print(compile_error, file=sys.stderr)
             return 1
         result: list[int] = []
