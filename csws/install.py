@@ -19,8 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from csws import plugin_majors
-from csws.csound import user_plugin_dir
+from csws import csound, plugin_majors, plugin_path
 
 
 def manifest_path() -> Path:
@@ -73,16 +72,8 @@ def _made_dirs(directory: Path) -> list[Path]:
     return missing[::-1]
 
 
-def _plugin_file(major: int) -> Path:
-    from csws import plugin_path
-
-    return Path(plugin_path(major))
-
-
 def install(majors: list[int] | None = None) -> int:
     """Put the plugin of each major into its per-user directory; prints what it did."""
-    from csws import csound
-
     chosen = majors or plugin_majors()
     if not chosen:
         print("csws: this csound-websocket has no plugin at all: reinstall it (docs/csound-versions.md)",
@@ -98,7 +89,7 @@ def install(majors: list[int] | None = None) -> int:
     status = 0
     for major in chosen:
         try:
-            source = _plugin_file(major)
+            source = Path(plugin_path(major))
         except FileNotFoundError as e:
             print(f"csws: {e}", file=sys.stderr)
             status = 1

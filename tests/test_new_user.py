@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,16 @@ def test_one_vocabulary_and_underruns_only_for_audio(tmp_path, port, csound):
     kin = next(line for line in out.splitlines() if "kin (from web):" in line)
     ain = next(line for line in out.splitlines() if "ain (from web):" in line)
     assert "underruns" not in kin and "underruns 0" in ain
+
+
+def test_readme_install_works_before_a_release():
+    """`pip install csound-websocket` fails until it is published: the README's install
+    commands are ones that work today, and they say how to reach the `csws` command."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    first_block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()]
+    assert "pip install csound-websocket" not in commands, "not on PyPI yet"
+    assert any(c.startswith("git clone") for c in commands)
+    assert any("bin/csws" in c and "PATH" in line for c, line in zip(commands, first_block.splitlines()))
+    assert "csws install" in commands and "csws doctor" in commands
