@@ -152,3 +152,18 @@ def test_readme_python_program_after_install(home, tmp_path, port, csound):
     assert not (tmp_path / "test.wav").exists(), "the piece's <CsOptions> were honoured"
     assert "Segmentation fault" not in text
     assert f"({port}, 'kslider')" in text, "csws.stats() from Python"
+
+
+def test_cs_user_plugindir_is_one_directory_for_both_majors(home, tmp_path, monkeypatch):
+    """CS_USER_PLUGINDIR overrides both majors' directories: install asks which major's plugin goes there."""
+    import csws
+
+    plugins = tmp_path / "my-plugins"
+    monkeypatch.setenv("CS_USER_PLUGINDIR", str(plugins))
+    both = run_csws("install")
+    assert both.returncode != 0 and "--csound 6 or --csound 7" in both.stderr
+    assert not plugins.exists(), "nothing made"
+    one = run_csws("install", "--csound", "6")
+    assert one.returncode == 0
+    assert (plugins / Path(csws.plugin_path(6)).name).resolve() == Path(csws.plugin_path(6)).resolve()
+    assert run_csws("uninstall").returncode == 0 and not plugins.exists()
