@@ -4,12 +4,13 @@
 attach/detach/shutdown take the GIL (they run at init and deinit time);
 the kernels do not (the performance routine calls them every k-cycle).
 """
+from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from csws._frames cimport copy_frame, deinterleave, interleave
-from csws._ring cimport csws_ring
+from csws._ring cimport Ring, csws_ring
 
 import socket
 
@@ -21,6 +22,12 @@ cdef extern from "bridge.h":
     int CSWS_API_VERSION
     ctypedef struct csws_wake:
         int64_t fd
+    ctypedef struct csws_share:
+        uint64_t want_bytes
+        uint64_t values
+    csws_ring *csws_share_ring(csws_share *s) nogil
+    void csws_share_set_ring(csws_share *s, csws_ring *r) nogil
+    uint64_t CSWS_LOAD_ACQ(uint64_t *p) nogil
     ctypedef void (*csws_log_fn)(void *csound, int is_warning, const char *text) noexcept nogil
     ctypedef struct csws_var_spec:
         const char *name
@@ -31,11 +38,11 @@ cdef extern from "bridge.h":
         size_t frame_bytes
         const void *init_data
         size_t init_bytes
-        csws_ring *ring
+        csws_share *share
     ctypedef struct csws_api:
         int version
-        void *(*attach)(void *, csws_log_fn, int, uint32_t, double, csws_var_spec *,
-                        int, csws_wake **, char *, size_t) noexcept
+        void *(*attach)(void *, csws_log_fn, int, uint32_t, double, int, uint64_t,
+                        csws_var_spec *, int, csws_wake **, uint64_t *, char *, size_t) noexcept
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
         int (*configure)(void *, const char *, const char *, char *, size_t) noexcept
@@ -86,6 +93,40 @@ cdef class Wake:
         self.writer.close()
 
 
+cdef class Share:
+    """A variable's record that every note using it reaches from C (bridge.h)."""
+    cdef csws_share *s
+    cdef readonly Ring ring
+
+    def __cinit__(self, Ring ring):
+        self.s = <csws_share *>PyMem_RawCalloc(1, sizeof(csws_share))
+        if self.s == NULL:
+            raise MemoryError()
+        self.use(ring)
+
+    def __dealloc__(self):
+        PyMem_RawFree(self.s)
+
+    @property
+    def address(self) -> int:
+        return <size_t>self.s
+
+    def use(self, Ring ring) -> None:
+        """Frames go to (or come from) this ring from now on."""
+        self.ring = ring
+        csws_share_set_ring(self.s, ring.r if ring is not None else NULL)
+
+    @property
+    def want_bytes(self) -> int:
+        """Bytes a frame sent to the web needs, beyond what the ring holds (0: none)."""
+        return CSWS_LOAD_ACQ(&self.s.want_bytes)
+
+    @property
+    def values(self) -> int:
+        """Arrays: values in a frame now, as Csound last saw the array (0: not yet known)."""
+        return CSWS_LOAD_ACQ(&self.s.values)
+
+
 cdef class CsoundLog:
     """Prints to one Csound instance's message stream until closed."""
     cdef void *csound
@@ -110,8 +151,8 @@ cdef void _set_err(char *err, size_t errlen, object e):
 
 
 cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
-                   double sr, csws_var_spec *vars, int nvars, csws_wake **wake,
-                   char *err, size_t errlen) noexcept with gil:
+                   double sr, int insno, uint64_t line, csws_var_spec *vars, int nvars,
+                   csws_wake **wake, uint64_t *order, char *err, size_t errlen) noexcept with gil:
     cdef int i, d
     cdef csws_var_spec *v
     try:
@@ -131,10 +172,11 @@ cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
         logger = CsoundLog()
         logger.csound = csound
         logger.fn = log
-        inst = host.attach(<size_t>csound, logger, port, ksmps, sr, specs)
+        inst = host.attach(<size_t>csound, logger, port, ksmps, sr, specs, insno, line)
         for i, var in enumerate(inst.variables):
-            vars[i].ring = <csws_ring *><size_t>var.ring.address if var.ring is not None else NULL
+            vars[i].share = <csws_share *><size_t>var.share.address
         wake[0] = <csws_wake *><size_t>inst.port.wake.address
+        order[0] = inst.handle
         return <void *><size_t>inst.handle
     except Exception as e:
         _set_err(err, errlen, e)

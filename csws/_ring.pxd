@@ -20,6 +20,6 @@ cdef extern from "ringbuf.h":
 cdef class Ring:
     cdef csws_ring *r
     cdef readonly size_t frame_bytes
-    cdef readonly bint is_string
+    cdef readonly size_t header
     cdef uint64_t cursor
     cdef object _copy(self, uint64_t frame)

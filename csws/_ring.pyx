@@ -3,7 +3,9 @@
 
 The I/O thread is the consumer of rings that carry data to the web and the
 producer of rings that carry data from it; Csound's performance thread is the
-other end, in C.  A string ring holds a 4-byte length then UTF-8 bytes.
+other end, in C.  A string ring's frame is a 4-byte length then UTF-8 bytes;
+an array ring's, an 8-byte header (the length, then padding that keeps the
+values aligned) then the values: arrays change size.
 """
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from libc.stdint cimport uint32_t, uint64_t
@@ -11,15 +13,14 @@ from libc.string cimport memcpy
 
 
 cdef class Ring:
-    def __cinit__(self, size_t nslots, size_t frame_bytes, bint is_string=False):
-        if is_string:
-            frame_bytes += 4
+    def __cinit__(self, size_t nslots, size_t frame_bytes, bint is_string=False, size_t header=0):
+        self.header = 4 if is_string else header
+        frame_bytes += self.header
         self.r = <csws_ring *>PyMem_RawCalloc(1, csws_ring_bytes(nslots, frame_bytes))
         if self.r == NULL:
             raise MemoryError()
         csws_ring_init(self.r, nslots, frame_bytes)
         self.frame_bytes = frame_bytes
-        self.is_string = is_string
         self.cursor = 0
 
     def __dealloc__(self):
@@ -29,6 +30,11 @@ cdef class Ring:
     def address(self) -> int:
         """The ring's C address, for the plugin."""
         return <size_t>self.r
+
+    @property
+    def capacity(self) -> int:
+        """The most bytes one frame may hold (without its header)."""
+        return self.frame_bytes - self.header
 
     @property
     def nslots(self) -> int:
@@ -54,17 +60,17 @@ cdef class Ring:
     # ---- producer side (data from the web) ----
 
     def write(self, const unsigned char[::1] data) -> None:
-        """Publish one frame (strings: its UTF-8 bytes, at most the maximum)."""
+        """Publish one frame (strings, arrays: at most the capacity)."""
         cdef size_t n = data.shape[0]
         cdef unsigned char *slot = csws_ring_write_slot(self.r)
         cdef uint32_t n32
-        if self.is_string:
-            if n > self.frame_bytes - 4:
-                raise ValueError("string too long")
+        if self.header:
+            if n > self.frame_bytes - self.header:
+                raise ValueError("frame too long")
             n32 = <uint32_t>n
             memcpy(slot, &n32, 4)
             if n:
-                memcpy(slot + 4, &data[0], n)
+                memcpy(slot + self.header, &data[0], n)
         else:
             if n != self.frame_bytes:
                 raise ValueError(f"frame of {n} bytes, expected {self.frame_bytes}")
@@ -76,11 +82,11 @@ cdef class Ring:
     cdef object _copy(self, uint64_t frame):
         cdef unsigned char *slot = csws_ring_slot(self.r, frame)
         cdef uint32_t n32
-        if self.is_string:
+        if self.header:
             memcpy(&n32, slot, 4)
-            if n32 > self.frame_bytes - 4:
+            if n32 > self.frame_bytes - self.header:
                 return None
-            data = slot[4:4 + n32]
+            data = slot[self.header:self.header + n32]
         else:
             data = slot[:self.frame_bytes]
         return data if csws_ring_still_valid(self.r, frame) else None

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 2
+#define CSWS_API_VERSION 3
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -65,6 +65,27 @@ static inline uint32_t csws_wake_clients(csws_wake *w)
 { return __atomic_load_n(&w->clients, __ATOMIC_ACQUIRE); }
 #endif
 
+/* One variable on a port, shared by every live instance (note) that uses it.
+   `ring` is where its frames go now: the I/O thread puts a bigger ring there
+   when an array outgrows it (the old one stays allocated while the variable
+   lives, so a pointer read a moment ago stays valid).  The rest belongs to
+   Csound's thread (init, perf, deinit). */
+typedef struct csws_share {
+    uint64_t ring;          /* csws_ring *, atomic */
+    uint64_t want_bytes;    /* to the web: a frame needs slots this big (atomic) */
+    uint64_t values;        /* arrays: values in a frame now (atomic; a[]: elements x ksmps) */
+    uint64_t open_ring;     /* csws_ring * of the frame being put together */
+    uint64_t kcycle;        /* 1 + the k-cycle of that frame; 0: none open */
+    uint64_t best;          /* order of the instance whose value it holds */
+    uint32_t members;       /* live instances */
+    uint32_t written;       /* of them, those that wrote the open frame */
+} csws_share;
+
+static inline csws_ring *csws_share_ring(csws_share *s)
+{ return (csws_ring *)(uintptr_t)CSWS_LOAD_ACQ(&s->ring); }
+static inline void csws_share_set_ring(csws_share *s, csws_ring *r)
+{ CSWS_STORE_REL(&s->ring, (uint64_t)(uintptr_t)r); }
+
 typedef struct csws_var_spec {
     /* filled by the plugin */
     const char *name;
@@ -76,7 +97,7 @@ typedef struct csws_var_spec {
     const void *init_data;    /* i, i[], S inputs: their value at init */
     size_t init_bytes;
     /* filled by attach */
-    csws_ring *ring;
+    csws_share *share;
 } csws_var_spec;
 
 /* Where Python may print to: the Csound instance's message stream. */
@@ -85,11 +106,14 @@ typedef void (*csws_log_fn)(void *csound, int is_warning, const char *text);
 typedef struct csws_api {
     int version;
     /* GIL: register one opcode instance's variables on a port, starting its
-       server if needed.  Returns a handle for detach(), or NULL with err set. */
+       server if needed.  Returns a handle for detach(), or NULL with err set.
+       `line` identifies the opcode line (instances of it share names), insno
+       its instrument; *order grows with every attach (the newest note wins). */
     void *(*attach)(void *csound, csws_log_fn log, int port, uint32_t ksmps,
-                    double sr, csws_var_spec *vars, int nvars,
-                    csws_wake **wake, char *err, size_t errlen);
-    /* GIL: the instance ended; its variables go away. */
+                    double sr, int insno, uint64_t line, csws_var_spec *vars,
+                    int nvars, csws_wake **wake, uint64_t *order, char *err, size_t errlen);
+    /* GIL: the instance ended; variables no other instance uses go away
+       (their clients stay a moment, for a next note of the same line). */
     void (*detach)(void *handle);
     /* GIL: Csound is cleaning up: report counters, stop this instance's servers. */
     void (*shutdown)(void *csound);

@@ -14,6 +14,14 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _ignore_signals() -> None:
+    """While Csound stops and cleans up: a second signal (a shell or `timeout` may signal the
+    whole process group) must not interrupt that halfway, e.g. inside a deinit closing ports."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run(args: list[str], csound: str | None = None,
         compile_error: str = "csws: Csound could not compile the piece") -> int:
     """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
@@ -53,10 +61,12 @@ def run(args: list[str], csound: str | None = None,
                 worker.join(0.1)
         except KeyboardInterrupt:
             print("\ncsws: stopping", file=sys.stderr)
+            _ignore_signals()
             cs.stop()
             worker.join()
         return 0 if (not result or result[0] >= 0) and cs.errors() == 0 else 1
     finally:
+        _ignore_signals()
         cs.destroy()
 
 

@@ -7,9 +7,22 @@ stock `csound` command and Python hosts set them in the environment.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+
+from csws.variables import MAX_STRING
+
+# The numbers a setting may take (both ends included): beyond them a port
+# would refuse everyone (nan, 0), close clients at once, or outgrow the
+# plugin's string slots, so they are refused at start with this range.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "buffer_seconds": (0.001, 60.0, " seconds"),  # rings hold at least 4 blocks anyway
+    "max_clients": (1, 10000, ""),
+    "max_string": (1, MAX_STRING, " bytes"),
+    "handshake_timeout": (0.01, 3600.0, " seconds"),
+}
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,7 @@ class Settings:
     origins: tuple[str, ...] = ()  # CSWS_ORIGINS: comma-separated origins allowed besides the defaults; * any, null files
     token: str = ""  # CSWS_TOKEN: clients must present ?token=... ("": no token)
     max_clients: int = 64  # CSWS_MAX_CLIENTS: websocket clients per port (more get HTTP 503)
-    max_string: int = 4096  # CSWS_MAX_STRING: bytes of UTF-8 in one string message from a client (1..4096)
+    max_string: int = MAX_STRING  # CSWS_MAX_STRING: bytes of UTF-8 in one string message from a client
     handshake_timeout: float = 5.0  # CSWS_HANDSHAKE_TIMEOUT: seconds a client may take to open its websocket
 
     @classmethod
@@ -39,10 +52,7 @@ class Settings:
             elif isinstance(f.default, tuple):  # a list: comma-separated
                 values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
             else:
-                try:
-                    values[f.name] = type(f.default)(raw)
-                except ValueError:
-                    raise ValueError(f"{f.name} = {raw!r}: not a number") from None
+                values[f.name] = _number(f.name, raw, type(f.default))
         return cls(**values)
 
     @classmethod
@@ -52,3 +62,15 @@ class Settings:
             known = ", ".join(f.name for f in fields(cls))
             raise ValueError(f"no setting named {name!r}; the settings are: {known}")
         cls.from_env({name: value})
+
+
+def _number(name: str, raw: str, kind: type) -> float:
+    """A numeric setting's value, or ValueError naming the setting and its range."""
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} = {raw!r}: not a number") from None
+    low, high, unit = RANGES[name]
+    if not (math.isfinite(value) and low <= value <= high):  # nan compares false: refused too
+        raise ValueError(f"{name} (CSWS_{name.upper()}) = {raw!r}: must be from {low:g} to {high:g}{unit}")
+    return value

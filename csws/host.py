@@ -3,31 +3,31 @@
 Called by csws._bridge from Csound's threads (init and deinit time, holding
 the GIL).  Ports are bound at init; their servers run on one asyncio loop in
 the I/O thread (csws/iothread.py), which only starts the loop when a first
-client knocks.  Until then everything here happens right away, under _lock.
+client knocks.  Everything Csound's thread asks is done at once, under _lock,
+and never waits for the loop: a port's table of variables is replaced, not
+changed in place, so the loop reads it without a lock.
+
+Notes share variables: every live instance of one opcode line may offer the
+same names on a port.  When the last of them ends, the variable (and a port
+left without instances) lingers for LINGER seconds with its clients: a next
+note of that line - back to back, a reinit, a tie - takes them over.
 """
 from __future__ import annotations
 
 import errno
 import itertools
-import math
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from csws import security
-from csws._ring import Ring
 from csws.config import Settings
 from csws.iothread import STOP_TIMEOUT, IOThread
 from csws.port import Port, Variable
-from csws.variables import MAX_STRING, Direction, Kind, VarSpec
+from csws.variables import Direction, VarSpec
 
-if TYPE_CHECKING:
-    from concurrent.futures import Future
-
-RING_MAX_BYTES = 4 << 20  # ... but never more than this per variable
-CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
-START_TIMEOUT = 5.0
+LINGER = 0.1  # seconds an ended note's variables keep their clients, for the next note
+SHUTDOWN_TIMEOUT = 0.5  # the most Csound's end waits for the loop to let go of its ports
 
 
 @dataclass(eq=False)
@@ -41,13 +41,8 @@ class Instance:
 _lock = threading.RLock()
 _io: IOThread | None = None
 _ports: dict[int, Port] = {}
-_closing: dict[int, Future] = {}  # ports whose last instance ended: their server's close, under way
 _instances: dict[int, Instance] = {}
-# Ended instances whose clients the loop is still closing: they may send a last
-# frame, so their counters are added to _totals only once that is done.
-_ending: dict[int, tuple[Instance, Future]] = {}
-_totals_lock = threading.Lock()  # never held while waiting for the loop
-_totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)
+_totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)  # withdrawn variables'
 _loggers: dict[int, object] = {}
 _config: dict[int, dict[str, str]] = {}  # per Csound: websocket_config's settings
 _handles = itertools.count(1)
@@ -76,23 +71,28 @@ def _awake(loop) -> bool:
         return True
 
 
-def _ring_for(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> Ring | None:
-    if spec.direction is Direction.TO_WEB and spec.kind.is_init:
-        return None
-    streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
-    if not streamed:
-        return Ring(CONTROL_SLOTS, spec.frame_bytes, spec.kind is Kind.S)
-    slots = math.ceil(seconds * sr / ksmps)
-    slots = max(4, min(slots, RING_MAX_BYTES // max(spec.frame_bytes, 1)))
-    return Ring(slots, spec.frame_bytes, spec.kind is Kind.S)
+def _shares(var: Variable, spec: VarSpec) -> bool:
+    """May a note with this spec take over the variable (and its clients)?"""
+    same = var.spec.kind is spec.kind and var.spec.direction is spec.direction
+    return same and (spec.kind.is_array or var.spec.frame_bytes == spec.frame_bytes)
 
 
-def _send_limit(spec: VarSpec, ksmps: int, sr: float, seconds: float) -> int:
-    # A client may queue about as much of the stream as a ring holds before it loses frames.
-    return max(64 << 10, int(spec.frame_bytes * sr / ksmps * seconds))
+def _refusal(number: int, var: Variable, spec: VarSpec, insno: int, line: int) -> str | None:
+    if line != var.line:
+        where = f"instr {var.insno}" if insno != var.insno else f"another websocket line of instr {insno}"
+        return (f"variable {spec.name} is already on offer on port {number} by {where}; notes of one "
+                f"opcode line share a name, other lines cannot: to send one value from several "
+                f"instruments, write it to a global variable (gk...) that one instrument sends, "
+                f"or let one instrument own the websocket and pass values to it through globals")
+    if not _shares(var, spec):
+        return (f"variable {spec.name} on port {number} is a {var.spec.kind.csound_type} of "
+                f"{var.spec.frame_bytes} bytes a frame in the notes playing, a {spec.kind.csound_type} "
+                f"of {spec.frame_bytes} in this one (a local ksmps?)")
+    return None
 
 
-def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[VarSpec]) -> Instance:
+def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[VarSpec],
+           insno: int = 1, line: int = 0) -> Instance:
     """Offer one opcode instance's variables on a port (opening it if need be)."""
     global _io
     names = [s.name for s in specs]
@@ -105,14 +105,33 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
         port = _ports.get(number)
         if port is not None and port.csound != csound:
             raise OSError(f"port {number} is already used by another Csound instance in this process")
-        variables = [
-            Variable(s, _ring_for(s, ksmps, sr, settings.buffer_seconds),
-                     _send_limit(s, ksmps, sr, settings.buffer_seconds))
-            for s in specs
-        ]
-        if port is None:
+        if port is not None:
+            for spec in specs:
+                var = port.variables.get(spec.name)
+                why = var is not None and var.members and _refusal(number, var, spec, insno, line)
+                if why:
+                    raise ValueError(why)
+        fresh = port is None
+        if fresh:
             port = _open(csound, logger, number, ksmps, sr, settings)
-            port.add(variables)  # on offer before a client can be served: none finds the port empty
+        handle = next(_handles)
+        table = dict(port.variables)
+        variables, replaced = [], []
+        for spec in specs:
+            var = table.get(spec.name)
+            if var is None or not _shares(var, spec):
+                if var is not None:
+                    replaced.append(var)
+                var = table[spec.name] = port.variable(spec, line, insno)
+            var.line, var.insno = line, insno
+            var.members[handle] = spec.init
+            variables.append(var)
+        port.variables = table  # on offer before a client can be served: none finds the port empty
+        inst = _instances[handle] = Instance(handle, csound, port, variables)
+        if replaced:
+            _withdraw(port, replaced)
+        if fresh:
+            _ports[number] = port
             if _io is None:
                 _io = IOThread(_awake)
             if _io.loop is None:
@@ -121,32 +140,25 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 from csws.server import PortServer
 
                 port.server = PortServer(port)
-                try:
-                    _io.run(port.server.start(), START_TIMEOUT)
-                except Exception:
-                    port.close()
-                    raise
-            _ports[number] = port
+                _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
             page = f", page on http://{shown}:{number}/" if settings.static_dir or settings.index_html else ""
             logger(f"csws: websocket server on ws://{shown}:{number}/{page}")
-        else:
-            taken = [n for n in names if n in port.variables]
-            if taken:
-                which = f"variable {taken[0]} is" if len(taken) == 1 else f"variables {', '.join(taken)} are"
-                raise ValueError(f"{which} already on offer on port {number} (by another instance)")
-            if port.server is None:
-                port.add(variables)
-            else:  # registered before the perf routine can run: on the loop, waited for
-                _io.run(_call(port.add, variables), START_TIMEOUT)
-        inst = Instance(next(_handles), csound, port, variables)
-        _instances[inst.handle] = inst
+        elif port.server is not None:
+            news = [v for v in variables if v.spec.kind.is_init and v.spec.direction is Direction.TO_WEB
+                    and len(v.members) > 1]
+            if news:  # the newest note's i-rate values, to the clients already there
+                _io.loop.call_soon_threadsafe(port.server.announce, news)
         return inst
 
 
+def _started(port: Port, future) -> None:
+    if future.exception() is not None:
+        port.log(f"csws: port {port.number}: the websocket server did not start: {future.exception()}", True)
+
+
 def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Settings) -> Port:
-    _wait_closed(number)  # the port's previous server must let go of it first
     try:
         port = Port(number, csound, logger, ksmps, sr, settings)
     except OSError as e:
@@ -156,54 +168,50 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         elif e.errno == errno.EACCES and number < 1024:
             why += " (ports below 1024 need administrator rights: use a port from 1024 up, e.g. 8888)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
-    warning = security.listen_warning(settings.host, number, settings.token)
+    warning = security.listen_warning(settings.host, number, settings.token, port.loopback)
     if warning:
         logger(warning, True)
-    if port.max_string != settings.max_string:
-        logger(f"csws: CSWS_MAX_STRING={settings.max_string} is outside 1..{MAX_STRING}; "
-               f"using {port.max_string}", True)
     return port
 
 
-async def _call(fn, *args):
-    return fn(*args)
+def _add_counters(into: dict[tuple[int, str], dict[str, int]], number: int, var: Variable) -> None:
+    """Add a variable's counters into a table keyed by (port, name)."""
+    acc = into.setdefault((number, var.spec.name), {"direction": var.spec.direction.label})
+    for k, v in var.counters().items():
+        acc[k] = acc.get(k, 0) + v
 
 
-def _add_counters(into: dict[tuple[int, str], dict[str, int]], inst: Instance) -> None:
-    """Add an instance's counters per (port, variable) into a table."""
-    for var in inst.variables:
-        acc = into.setdefault((inst.port.number, var.spec.name), {"direction": var.spec.direction.label})
-        for k, v in var.counters().items():
-            acc[k] = acc.get(k, 0) + v
+def _withdraw(port: Port, gone: list[Variable]) -> None:
+    """Take variables off the port (under _lock); their clients get 1001 from the loop."""
+    port.variables = {n: v for n, v in port.variables.items() if all(v is not g for g in gone)}
+    for var in gone:
+        _add_counters(_totals[port.csound], port.number, var)
+    if port.server is not None:
+        _io.loop.call_soon_threadsafe(port.server.close_clients, gone, 1001, "the instrument ended")
 
 
-def _wait_closed(port: int) -> None:
-    closing = _closing.pop(port, None)
-    if closing is not None:
-        try:
-            closing.result(STOP_TIMEOUT + 1.0)
-        except Exception:  # noqa: BLE001 - a failed close still freed what it could
-            pass
+def _in_use(port: Port) -> bool:
+    return any(i.port is port for i in _instances.values())
 
 
-async def _end(inst: Instance, last: bool) -> None:
-    """On the loop: take an ended instance's variables off its port, then count
-    them in the totals, which no frame can change any more; close a last port."""
-    try:
-        await inst.port.server.remove(inst.variables)
-    finally:
-        with _totals_lock:
-            if _ending.pop(inst.handle, None) is not None:
-                _add_counters(_totals[inst.csound], inst)
+async def _linger(port: Port) -> None:
+    """On the loop, LINGER after a note ended: what no next note took goes."""
+    import asyncio  # here: a piece nobody connects to never loads it
+
+    await asyncio.sleep(LINGER)
+    with _lock:
+        gone = [v for v in port.variables.values() if not v.members]
+        if gone:
+            _withdraw(port, gone)
+        last = _ports.get(port.number) is port and not _in_use(port)
         if last:
-            await _close(inst.port)
-
-
-async def _close(port: Port) -> None:
-    try:
-        await port.server.close()
-    finally:
-        port.close()
+            del _ports[port.number]
+            port.server.stop_listening()  # the port is free for a new note from now on
+    if last:
+        try:
+            await port.server.close()
+        finally:  # also when the loop stops meanwhile (cancelled)
+            port.close()
 
 
 def configure(csound: int, name: str, value: str) -> None:
@@ -214,57 +222,59 @@ def configure(csound: int, name: str, value: str) -> None:
 
 
 def detach(handle: int) -> None:
-    """An instance ended: its variables go away, its clients get 1001; the
-    port closes with the last instance on it."""
+    """An instance ended: variables no other note uses, and a port left without
+    instances, go after LINGER unless a next note takes them over."""
     with _lock:
         inst = _instances.pop(handle, None)
         if inst is None:
             return
         port = inst.port
-        last = _ports.get(port.number) is port and not any(i.port is port for i in _instances.values())
-        if last:
-            del _ports[port.number]
-        if port.server is None:  # no client ever came: nothing to wait for
-            with _totals_lock:
-                _add_counters(_totals[inst.csound], inst)
-            for var in inst.variables:
-                port.variables.pop(var.spec.name, None)
-            if last:
+        for var in inst.variables:
+            init = var.members.pop(handle, None)
+            if var.members and port.server is not None and var.spec.kind.is_init \
+                    and var.spec.direction is Direction.TO_WEB and init != list(var.members.values())[-1]:
+                _io.loop.call_soon_threadsafe(port.server.announce, [var])
+        if port.server is None:  # no client ever came: nothing to keep
+            gone = [v for v in port.variables.values() if not v.members]
+            if gone:
+                _withdraw(port, gone)
+            if not _in_use(port) and _ports.get(port.number) is port:
+                del _ports[port.number]
                 _io.unwatch(port.sockets)
                 port.close()
             return
-        # Never wait here: deinit runs in Csound's performance thread.
-        with _totals_lock:
-            future = _io.submit(_end(inst, last))
-            _ending[inst.handle] = (inst, future)
-        if last:
-            for number in [n for n, f in _closing.items() if f.done()]:
-                del _closing[number]  # finished closes need no waiting for
-            _closing[port.number] = future
+        if any(not v.members for v in inst.variables) or not _in_use(port):
+            _io.submit(_linger(port))  # never wait here: deinit runs in Csound's performance thread
 
 
 def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
-    """Counters per (port, variable): ended instances' and live ones' together."""
-    with _lock, _totals_lock:
+    """Counters per (port, variable): withdrawn variables' and those on offer, together."""
+    with _lock:
         out: dict[tuple[int, str], dict[str, int]] = {}
         for cs, totals in _totals.items():
             if csound is None or cs == csound:
                 for key, acc in totals.items():
                     out[key] = dict(acc)
-        for inst in [*_instances.values(), *(i for i, _ in _ending.values())]:
-            if csound is None or inst.csound == csound:
-                _add_counters(out, inst)
+        for port in _ports.values():
+            if csound is None or port.csound == csound:
+                for var in port.variables.values():
+                    _add_counters(out, port.number, var)
         return out
 
 
-def shutdown(csound: int) -> None:
-    """Csound is cleaning up: report, close its ports, stop the thread if idle."""
-    global _io
-    ending = [f for i, f in list(_ending.values()) if i.csound == csound]
-    if ending:  # ended instances' last frames belong in the report: let the loop finish them
-        from concurrent.futures import wait
+async def _close_all(ports: list[Port]) -> None:
+    import asyncio
+    async def close(port: Port) -> None:
+        port.server.stop_listening()
+        await port.server.close()
 
-        wait(ending, STOP_TIMEOUT)
+    await asyncio.gather(*(close(p) for p in ports), return_exceptions=True)
+
+
+def shutdown(csound: int) -> None:
+    """Csound is cleaning up: report, close its ports (at once, whatever the
+    clients do), stop the thread if idle."""
+    global _io
     with _lock:
         logger = _loggers.pop(csound, None)
         if logger is not None:
@@ -274,23 +284,23 @@ def shutdown(csound: int) -> None:
                 logger(f"csws: port {number} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
-        with _totals_lock:
-            for handle in [h for h, (i, _) in _ending.items() if i.csound == csound]:
-                _ending.pop(handle)
-            _totals.pop(csound, None)
+        _totals.pop(csound, None)
         _config.pop(csound, None)
-        for number in list(_closing):
-            _wait_closed(number)
-        for number in [n for n, p in _ports.items() if p.csound == csound]:
-            port = _ports.pop(number)
+        ports = [_ports.pop(n) for n, p in list(_ports.items()) if p.csound == csound]
+        for port in ports:
             if port.server is None:
                 _io.unwatch(port.sockets)
                 port.close()
-                continue
-            try:
-                _io.run(_close(port), STOP_TIMEOUT)
-            except Exception:  # noqa: BLE001 - closing must not stop the others
-                pass
+        served = [p for p in ports if p.server is not None]
+        io = _io
+    if served:  # outside _lock: the loop takes it (_linger)
+        try:
+            io.run(_close_all(served), SHUTDOWN_TIMEOUT)
+        except Exception:  # noqa: BLE001 - closing must not keep Csound from ending
+            pass
+        for port in served:
+            port.close()
+    with _lock:
         if _io is not None and not _ports:
             _io.stop()
             _io = None

@@ -13,19 +13,33 @@ PortServer._http).  Routes:
 
 The server answers each request on its own connection and closes it (the
 websockets library does not keep HTTP connections alive), which suits a
-page and a few scripts.  Files are read on the I/O loop, so they are
-capped in size: this is a page server, not a file server.
+page and a few scripts.
+
+websockets answers with one Response whose body is bytes, written whole: a
+big file would sit in memory once per request, for as long as its client
+takes to read it.  So files of the static directory come back as a
+StaticFile, which send_file() streams: the head, then CHUNK bytes at a time,
+each written once the client has taken enough of the last ones (the
+connection's flow control: websockets' write_limit), yielding to the loop
+between chunks so that streams to websocket clients go on meanwhile.  The
+whole answer must go out within the server's open_timeout
+(CSWS_HANDSHAKE_TIMEOUT), after which websockets aborts the connection: that
+bounds how long a client that does not read holds its request.
+Dotfiles are never served (.env, .git/); every answer forbids framing by
+other sites and sends no Referer (page URLs may carry ?token=).
 """
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import mimetypes
 import re
+from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote
 
 from websockets.datastructures import Headers
@@ -39,8 +53,16 @@ if TYPE_CHECKING:  # server imports this module: no cycle at run time
 
     from csws.server import PortServer
 
-MAX_FILE_BYTES = 32 << 20  # read on the I/O loop: keep it to page-sized files
+CHUNK = 64 << 10  # read on the loop: from the page cache this takes microseconds
 PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts"}
+GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/security.py)
+# Only this port's own pages may frame ours (clickjacking the sliders); no Referer
+# leaves a page, since its URL may carry ?token=.
+PAGE_HEADERS = [
+    ("Content-Security-Policy", "frame-ancestors 'self'"),
+    ("X-Frame-Options", "SAMEORIGIN"),
+    ("Referrer-Policy", "no-referrer"),
+]
 
 # Browsers refuse ES modules served with a wrong type, and Python's table
 # depends on the platform's mime.types: pin the ones pages need.
@@ -108,8 +130,21 @@ def csd_with_html(args: list[str]) -> str | None:
     return None
 
 
-def respond(server: PortServer, connection: ServerConnection, request: Request) -> Response:
-    """The answer to a plain HTTP request on a websocket port."""
+@dataclass
+class StaticFile:
+    """A file to stream (send_file): its answer's head, and the file, open already."""
+
+    head: Response  # 200 and its headers; the body follows from `file`
+    file: BinaryIO
+    length: int  # as Content-Length says: a file growing meanwhile is cut there
+
+
+def respond(server: PortServer, connection: ServerConnection, request: Request) -> Response | StaticFile:
+    """The answer to a plain HTTP request on a websocket port.
+
+    OSError (a name too long, no file descriptors left) is the caller's to
+    turn into an HTTP error.
+    """
     method = getattr(request, "method", "GET")  # websockets < 14 parses GET only
     if method not in ("GET", "HEAD"):
         return _text(HTTPStatus.METHOD_NOT_ALLOWED, "csws: only GET and HEAD\n", [("Allow", "GET, HEAD")])
@@ -134,9 +169,40 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
     static = _static_file(settings, path)
     if isinstance(static, Response):
         return static
-    if static is not None:
-        return _ok(static.read_bytes(), content_type(static.name), method)
-    return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
+    if static is None:
+        return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
+    if method == "HEAD":
+        return _ok(b"", content_type(static.name), method, length=static.stat().st_size)
+    length = static.stat().st_size
+    file = static.open("rb")  # here, not in send_file: failing to open is an answer of its own
+    head = Response(200, "OK", _headers(content_type(static.name), length), b"")
+    return StaticFile(head, file, length)
+
+
+async def send_file(connection: ServerConnection, answer: StaticFile) -> None:
+    """Send `answer` and close the connection; the file is closed in any case.
+
+    Closing is what ends the answer for websockets too: it only answers
+    connections still opening, so it sends nothing after this.
+    """
+    transport = connection.transport
+    try:
+        transport.write(answer.head.serialize())
+        left = answer.length
+        while left > 0 and not transport.is_closing():
+            chunk = answer.file.read(min(CHUNK, left))
+            if not chunk:  # the file shrank: the client sees a short body, as Content-Length tells it
+                break
+            transport.write(chunk)
+            left -= len(chunk)
+            await connection.drain()  # waits while the client has a full buffer to read
+            await asyncio.sleep(0)  # a fast reader never waits above: let the streams run too
+    except OSError:  # the client went away (drain reports a reset)
+        transport.abort()
+    finally:
+        answer.file.close()
+        transport.close()  # once what is buffered is sent
+    await asyncio.shield(connection.connection_lost_waiter)
 
 
 def _index(settings: Settings) -> bytes | None:
@@ -163,6 +229,8 @@ def _static_file(settings: Settings, path: str) -> Path | Response | None:
     # Refuse rather than normalise: no URL a page makes needs these.
     if "\0" in name or "\\" in name or any(p in (".", "..") or p.startswith("~") for p in parts):
         return _text(HTTPStatus.FORBIDDEN, "csws: forbidden\n")
+    if any(p.startswith(".") for p in parts):  # .env, .git/: secrets and history, not pages
+        return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
     root = Path(settings.static_dir).resolve()
     target = root.joinpath(*parts).resolve() if parts else root
     if not target.is_relative_to(root):  # a symbolic link out of the directory
@@ -171,13 +239,12 @@ def _static_file(settings: Settings, path: str) -> Path | Response | None:
         target = target / "index.html"
     if not target.is_file():
         return None
-    if target.stat().st_size > MAX_FILE_BYTES:
-        return _text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "csws: file too large for this server\n")
     return target
 
 
 def _headers(content_type: str, length: int, extra: list[tuple[str, str]] | None = None) -> Headers:
     return Headers([
+        *PAGE_HEADERS,
         ("Date", email.utils.formatdate(usegmt=True)),
         ("Connection", "close"),
         ("Content-Type", content_type),
@@ -188,8 +255,9 @@ def _headers(content_type: str, length: int, extra: list[tuple[str, str]] | None
     ])
 
 
-def _ok(body: bytes, ctype: str, method: str, extra: list[tuple[str, str]] | None = None) -> Response:
-    headers = _headers(ctype, len(body), extra)
+def _ok(body: bytes, ctype: str, method: str, extra: list[tuple[str, str]] | None = None,
+        length: int | None = None) -> Response:
+    headers = _headers(ctype, len(body) if length is None else length, extra)
     return Response(200, "OK", headers, b"" if method == "HEAD" else body)
 
 

@@ -8,34 +8,70 @@ neither their memory nor their start-up time.  Nothing here imports them.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csws._bridge import Wake
+from csws._bridge import Share, Wake
 from csws._ring import Ring
 from csws.config import Settings
-from csws.variables import MAX_STRING, Direction, Kind, VarSpec
+from csws.security import is_loopback
+from csws.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
     from csws.server import PortServer
 
 BACKLOG = 100  # as asyncio's create_server
+RING_MAX_BYTES = 4 << 20  # a ring's frames never take more than this per variable
+CONTROL_SLOTS = 4  # rings from the web for control data: the newest wins
+ARRAY_HEADER = 8  # an array frame's length, padded (csws_plugin.c)
 
 
 @dataclass(eq=False)
 class Variable:
-    """A variable on offer, with its ring and what happened to its data."""
+    """A variable on offer, with its ring and what happened to its data.
 
-    spec: VarSpec
+    Every live note of one opcode line shares it (`members`, in the order
+    they started); when the last one ends it lingers a moment with its
+    clients, for the next note of that line."""
+
+    spec: VarSpec  # as at the first note's init (arrays: see current_spec)
     ring: Ring | None  # None for i-rate inputs: sent once, on connect
     send_limit: int  # bytes a client may have queued before it loses frames
+    line: int = 0  # the opcode line (its address in Csound) whose notes share it
+    insno: int = 0  # that line's instrument
+    members: dict[int, bytes | None] = field(default_factory=dict)  # handle -> init value, oldest first
+    retired: list[Ring] = field(default_factory=list)  # rings an array outgrew: C may hold one a moment
     sent: int = 0  # messages delivered to clients
     dropped: int = 0  # messages a slow client lost
     rejected: int = 0  # messages from clients that did not fit
     received: int = 0  # messages from clients written to the ring
     clients: set[Any] = field(default_factory=set)  # websockets' ServerConnection
+
+    def __post_init__(self) -> None:
+        self.share = Share(self.ring)  # what the notes' perf routines reach from C
+        self._current = self.spec
+
+    def current_spec(self) -> VarSpec:
+        """The spec with an array's size as Csound last saw it (it may resize the array)."""
+        values = self.share.values if self.spec.kind.is_array else 0
+        if values and values != self._current.values:
+            per = self.spec.values // max(math.prod(self.spec.shape), 1) or 1  # a[]: ksmps
+            rest = math.prod(self.spec.shape[1:])
+            n = values // per
+            shape = (n // rest, *self.spec.shape[1:]) if rest and n % rest == 0 else (n,)
+            self._current = dataclasses.replace(self.spec, shape=shape, frame_bytes=values * 8)
+        return self._current
+
+    def use(self, ring: Ring) -> None:
+        """Frames go through a bigger ring from now on (an array grew)."""
+        if self.ring is not None:
+            self.retired.append(self.ring)
+        self.ring = ring
+        self.share.use(ring)
 
     def counters(self) -> dict[str, int]:
         """What a user sees at the end of the performance."""
@@ -51,7 +87,8 @@ class Variable:
 
     def latest_message(self) -> bytes | str | None:
         """What a client joining now gets at once (control data only)."""
-        initial = self.spec.initial_message()
+        newest = list(self.members.values())[-1] if self.members else self.spec.init
+        initial = dataclasses.replace(self.spec, init=newest).initial_message()
         if self.spec.kind.is_init or self.ring is None:
             return initial
         if self.spec.kind.is_audio:
@@ -97,15 +134,40 @@ class Port:
         self.ksmps = ksmps
         self.sr = sr
         self.settings = settings  # read once, when the port opens
-        self.max_string = max(1, min(settings.max_string, MAX_STRING))  # C slots hold MAX_STRING
+        # Replaced, never changed in place (Csound's thread writes it, the I/O loop reads it).
         self.variables: dict[str, Variable] = {}
         self.sockets = listen(settings.host, number)
+        # What was bound, not what was asked for: "127.1" or an alias of
+        # localhost is loopback too, and the Host check depends on it.
+        self.loopback = all(is_loopback(s.getsockname()[0]) for s in self.sockets)
         self.wake = Wake()
         self.server: PortServer | None = None  # once a client has knocked
 
-    def add(self, variables: list[Variable]) -> None:
-        """Offer variables here (on the I/O loop once the server runs: it reads the table)."""
-        self.variables.update((v.spec.name, v) for v in variables)
+    def ring_for(self, spec: VarSpec, payload: int | None = None) -> Ring | None:
+        """A ring for the variable's frames (payload: bytes of the largest, if not the spec's)."""
+        if spec.direction is Direction.TO_WEB and spec.kind.is_init:
+            return None
+        payload = spec.frame_bytes if payload is None else payload
+        header = ARRAY_HEADER if spec.kind.is_array else 0
+        streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
+        if not streamed:
+            return Ring(CONTROL_SLOTS, payload, spec.kind is Kind.S, header)
+        slots = math.ceil(self.settings.buffer_seconds * self.sr / self.ksmps)
+        slots = max(4, min(slots, RING_MAX_BYTES // max(payload + header, 1)))
+        return Ring(slots, payload, spec.kind is Kind.S, header)
+
+    def send_limit(self, frame_bytes: int) -> int:
+        # A client may queue about as much of the stream as a ring holds before it loses frames.
+        return max(64 << 10, int(frame_bytes * self.sr / self.ksmps * self.settings.buffer_seconds))
+
+    def variable(self, spec: VarSpec, line: int, insno: int) -> Variable:
+        return Variable(spec, self.ring_for(spec), self.send_limit(spec.frame_bytes), line, insno)
+
+    def grow(self, var: Variable, payload: int) -> None:
+        """A bigger ring for an array that outgrew its frames (on the I/O thread)."""
+        payload = max(payload, 2 * (var.ring.capacity if var.ring is not None else 0))
+        var.use(self.ring_for(var.spec, payload))
+        var.send_limit = max(var.send_limit, self.send_limit(payload))
 
     def close(self) -> None:
         """Let go of the port (its server, if any, has closed its own sockets)."""

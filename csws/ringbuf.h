@@ -68,10 +68,11 @@ static inline size_t csws_ring_slot_size(size_t frame_bytes)
     return (frame_bytes + 7u) & ~(size_t)7u;
 }
 
-/* Bytes to allocate for a ring of nslots frames of frame_bytes each. */
+/* Bytes to allocate for a ring of nslots frames of frame_bytes each, plus
+   one slot of scratch for the consumer (csws_ring_scratch). */
 static inline size_t csws_ring_bytes(size_t nslots, size_t frame_bytes)
 {
-    return sizeof(csws_ring) + nslots * csws_ring_slot_size(frame_bytes);
+    return sizeof(csws_ring) + (nslots + 1) * csws_ring_slot_size(frame_bytes);
 }
 
 /* Initialise zeroed memory of csws_ring_bytes(nslots, frame_bytes). */
@@ -85,6 +86,13 @@ static inline void csws_ring_init(csws_ring *r, size_t nslots, size_t frame_byte
 static inline unsigned char *csws_ring_slot(csws_ring *r, uint64_t frame)
 {
     return r->data + (size_t)(frame % r->nslots) * (size_t)r->slot_bytes;
+}
+
+/* Past the frames: where the consumer copies a frame before checking that it
+   was not torn (a frame's room, whatever size the ring was made for). */
+static inline unsigned char *csws_ring_scratch(csws_ring *r)
+{
+    return r->data + (size_t)r->nslots * (size_t)r->slot_bytes;
 }
 
 /* ---- producer ---- */

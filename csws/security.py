@@ -8,7 +8,9 @@ By default a port listens on 127.0.0.1 and accepts websocket clients that
 send no Origin (programs, not browsers), pages from localhost / 127.0.0.1 /
 [::1] on any port, and pages this server served itself.  Everything else
 (other sites, `Origin: null` of pages opened from disk) is refused unless the
-user lists it; a token, once set, is required of every client.
+user lists it.  A token, once set, guards the orchestra: every websocket and
+/csws.json.  It travels only in URLs (?token=), never in a cookie: browsers
+send a cookie to every port of a host, so it would reach other servers.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-TOKEN_COOKIE = "csws_token"  # set for a page opened with ?token=, so its own requests carry it
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,10 @@ def is_loopback(host: str) -> bool:
     if name in ("localhost",) or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name.partition("%")[0])  # fe80::1%eth0: scope ids
     except ValueError:
         return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def _split_host(hostport: str) -> tuple[str, str]:
@@ -116,16 +118,10 @@ def host_allowed(host_header: str | None, listens_on_loopback: bool, allowed: tu
     return "*" in allowed or name in listed
 
 
-def presented_token(path: str, cookie: str | None) -> str | None:
-    """The token a request carries: ?token=... in its URL, or the cookie a page got."""
+def presented_token(path: str) -> str | None:
+    """The token a request carries: ?token=... in its URL (csws.js adds it for a page)."""
     values = parse_qs(urlsplit(path).query).get("token")
-    if values:
-        return values[0]
-    for part in (cookie or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == TOKEN_COOKIE:
-            return value
-    return None
+    return values[0] if values else None
 
 
 def token_ok(expected: str, presented: str | None) -> bool:
@@ -137,11 +133,6 @@ def token_ok(expected: str, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def token_cookie(token: str) -> str:
-    """Set-Cookie value that lets a page opened with ?token= make its other requests."""
-    return f"{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"
-
-
 NULL_HINT = (
     "a page opened from a file (or a sandboxed frame) sends Origin: null, refused by default; "
     "let csws serve the page (csws run --static DIR, or the .csd's <html>) "
@@ -149,16 +140,34 @@ NULL_HINT = (
 )
 
 
-def check(port: int, headers, path: str, websocket: bool, *, listen_host: str,
-          token: str, origins: tuple[str, ...], public_paths=()) -> Refusal | None:
+class DuplicateHeader(ValueError):
+    """A request with two Host or Origin headers: which one a proxy or browser meant is unknowable."""
+
+
+def _single(headers, name: str) -> str | None:
+    """A header that must come at most once; DuplicateHeader if it comes twice."""
+    values = headers.get_all(name)
+    if len(values) > 1:
+        raise DuplicateHeader(name)
+    return values[0] if values else None
+
+
+def check(port: int, headers, path: str, websocket: bool, *, loopback: bool,
+          token: str, origins: tuple[str, ...], guarded: tuple[str, ...] = ()) -> Refusal | None:
     """None if the request may go on, else how to refuse it.
 
-    `headers` is the request's header mapping; `public_paths` are plain-HTTP
-    paths anyone may fetch (the JavaScript client: code, not data).
+    `headers` is the request's websockets Headers; `loopback`: the port listens
+    on loopback addresses only; `guarded` are the plain-HTTP paths that need
+    the token like websockets do (data, not the page's files).
     """
-    loopback = is_loopback(listen_host)
-    host = headers.get("Host")
-    if not token and not host_allowed(host, loopback, origins):
+    try:
+        host = _single(headers, "Host")
+        origin = _single(headers, "Origin")
+    except DuplicateHeader as e:
+        return Refusal(HTTPStatus.BAD_REQUEST, f"csws: more than one {e} header\n",
+                       f"csws: port {port}: refused a request with more than one {e} header (HTTP 400)",
+                       f"duplicate {e}")  # Host or Origin: a fixed set of keys
+    if not host_allowed(host, loopback, origins):
         return Refusal(
             HTTPStatus.FORBIDDEN,
             f"csws: this server answers to localhost, not to {host!r}\n",
@@ -166,9 +175,8 @@ def check(port: int, headers, path: str, websocket: bool, *, listen_host: str,
             f"name for this computer: list it with CSWS_ORIGINS=http://{host})",
             "host",  # fixed keys: a client cycling names must not grow the throttle
         )
-    plain = path.split("?", 1)[0]
-    if token and not (not websocket and plain in public_paths):
-        if not token_ok(token, presented_token(path, headers.get("Cookie"))):
+    if token and (websocket or path.split("?", 1)[0] in guarded):
+        if not token_ok(token, presented_token(path)):
             return Refusal(
                 HTTPStatus.UNAUTHORIZED,
                 "csws: this server wants a token: add ?token=... to the address\n",
@@ -177,7 +185,6 @@ def check(port: int, headers, path: str, websocket: bool, *, listen_host: str,
             )
     if not websocket:
         return None  # browsers keep other sites from reading plain HTTP answers (CORS)
-    origin = headers.get("Origin")
     if origin_allowed(origin, host, loopback, origins):
         return None
     if normalise_origin(origin) == "null":
@@ -197,9 +204,9 @@ def check(port: int, headers, path: str, websocket: bool, *, listen_host: str,
     )
 
 
-def listen_warning(host: str, port: int, token: str) -> str | None:
-    """The warning for a port anyone on the network can reach."""
-    if is_loopback(host) or token:
+def listen_warning(host: str, port: int, token: str, loopback: bool) -> str | None:
+    """The warning for a port anyone on the network can reach (`loopback`: all it bound is loopback)."""
+    if loopback or token:
         return None
     return (
         f"csws: WARNING: port {port} listens on {host or 'every address'}, beyond this computer, "

@@ -10,12 +10,16 @@ the performance thread reads.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+from collections.abc import Iterable
 from http import HTTPStatus
 
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import MultipleValuesError
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.http11 import Request, Response
 
 from csws import __version__, clients, http, security
@@ -26,6 +30,34 @@ log = logging.getLogger("csws")
 
 WARN_INTERVAL = 5.0  # seconds between two warnings about the same variable or client trouble
 TO_WEB_MAX_MESSAGE = 1024  # clients of a variable Csound sends have nothing to say: a small cap
+MAX_HTTP = 32  # plain HTTP answers under way per port: files being streamed hold their place
+# An OSError while answering plain HTTP, as an HTTP status (others: 500).
+OS_ERRORS = {
+    errno.ENAMETOOLONG: HTTPStatus.REQUEST_URI_TOO_LONG,
+    errno.ENOENT: HTTPStatus.NOT_FOUND,
+    errno.ENOTDIR: HTTPStatus.NOT_FOUND,
+    errno.EACCES: HTTPStatus.FORBIDDEN,
+    errno.EPERM: HTTPStatus.FORBIDDEN,
+    errno.EMFILE: HTTPStatus.SERVICE_UNAVAILABLE,  # out of file descriptors: try again later
+    errno.ENFILE: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+_servers: dict[int, PortServer] = {}  # by port number, for the loop's exception handler
+
+CLOSE_TIMEOUT = 0.05  # seconds a client has to take its close frame before it is cut off
+
+
+async def close_bounded(conns: Iterable[ServerConnection], code: int, reason: str) -> None:
+    """Close clients with a code, cutting off (abort) those that do not take it in time:
+    a frozen client must not keep a port, a note or Csound's end waiting."""
+    conns = list(conns)
+    if not conns:
+        return
+    tasks = [asyncio.ensure_future(ws.close(code, reason)) for ws in conns]
+    await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+    for ws in conns:
+        if ws.state is not State.CLOSED:
+            ws.transport.abort()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _set_max_size(protocol, size: int) -> None:
@@ -44,6 +76,8 @@ def message_limit(spec: VarSpec, max_string: int) -> int:
     """
     if spec.direction is Direction.TO_WEB:
         return TO_WEB_MAX_MESSAGE
+    if spec.kind.is_array:  # it may grow: its current size is checked message by message
+        return clients.MAX_MESSAGE
     if spec.kind is Kind.S:
         return max_string
     return max(spec.frame_bytes, 32 * spec.values + 64)
@@ -59,13 +93,20 @@ class PortServer:
         self.ksmps = port.ksmps
         self.sr = port.sr
         self.settings = port.settings
-        self.max_string = port.max_string
-        self.variables = port.variables  # the port's own table: instances come and go in it
+        self.loopback = port.loopback  # every address bound is loopback: the Host check applies
+        self.max_string = port.settings.max_string
+        self._port = port
         self.wake = port.wake
         self._sockets = port.sockets
         self._servers: list[Server] = []
         self._nclients = 0
+        self._nhttp = 0  # plain HTTP answers under way
         self._throttle = security.Throttle(WARN_INTERVAL)
+
+    @property
+    def variables(self) -> dict[str, Variable]:
+        """The port's table as it is now (Csound's thread replaces it as notes come and go)."""
+        return self._port.variables
 
     # ---- lifecycle (on the loop) ----
 
@@ -86,23 +127,43 @@ class PortServer:
                 close_timeout=0.5,
                 logger=log,
             ))
-        asyncio.get_running_loop().add_reader(self.wake.reader, self._on_wake)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.wake.reader, self._on_wake)
+        _servers[self.port] = self
+        loop.set_exception_handler(_loop_error)
 
-    async def close(self) -> None:
-        """Stop serving and close the sockets; the Port closes its wake-up."""
-        asyncio.get_running_loop().remove_reader(self.wake.reader)
+    def stop_listening(self) -> None:
+        """Close the listening sockets now: the port is free for whoever binds it next."""
         for server in self._servers:
-            server.close()
-        await asyncio.gather(*(s.wait_closed() for s in self._servers))
+            server.server.close()
         for sock in self._sockets:
             sock.close()  # asyncio closes what it served; none of them if start failed
 
-    async def remove(self, variables: list[Variable]) -> None:
-        closing = []
+    async def close(self) -> None:
+        """Stop serving, close every client (bounded); the Port closes its wake-up."""
+        if _servers.get(self.port) is self:
+            del _servers[self.port]
+        asyncio.get_running_loop().remove_reader(self.wake.reader)
+        self.stop_listening()
+        conns = [ws for server in self._servers for ws in server.connections]
+        await close_bounded(conns, 1001, "the performance ended")
+        for server in self._servers:
+            server.close(close_connections=False)
+        await asyncio.wait([asyncio.ensure_future(s.wait_closed()) for s in self._servers] or
+                           [asyncio.ensure_future(asyncio.sleep(0))], timeout=CLOSE_TIMEOUT)
+
+    def close_clients(self, variables: list[Variable], code: int, reason: str) -> None:
+        """Close the clients of variables taken off the port."""
+        asyncio.ensure_future(close_bounded([ws for v in variables for ws in v.clients], code, reason))
+
+    def announce(self, variables: list[Variable]) -> None:
+        """The newest note's i-rate value, to the clients already there."""
         for var in variables:
-            self.variables.pop(var.spec.name, None)
-            closing += [ws.close(1001, "the instrument ended") for ws in var.clients]
-        await asyncio.gather(*closing, return_exceptions=True)
+            first = var.latest_message()
+            if first is not None and var.clients:
+                for ws in var.clients:
+                    broadcast([ws], clients.convert(var.spec, first, clients.options(ws).dtype))
+                var.sent += len(var.clients)
 
     # ---- HTTP and handshake ----
 
@@ -121,23 +182,44 @@ class PortServer:
     def _select(self, connection: ServerConnection, offered) -> str | None:
         return next((p for p in offered if p in self.variables), None)
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The answer to a request (None: go on with the websocket handshake).
+
+        Never raises: websockets would answer 500 and log a traceback in
+        Csound's console for each request; a bad request gets a 4xx and at
+        most one warning line per kind every WARN_INTERVAL.
+        """
+        try:
+            return await self._answer(connection, request)
+        except MultipleValuesError as e:  # Upgrade (the one header read with get() before the check)
+            name = e.args[0] if e.args else "such"
+            self._warn(f"duplicate {name}", f"csws: port {self.port}: refused a request with more than "
+                                           f"one {name} header (HTTP 400)")
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"csws: more than one {name} header\n")
+        except OSError as e:
+            status = OS_ERRORS.get(e.errno, HTTPStatus.INTERNAL_SERVER_ERROR)
+            if status is not HTTPStatus.NOT_FOUND:  # a missing file is no news
+                self._warn(f"os {e.errno}", f"csws: port {self.port}: cannot answer a request: "
+                                            f"{e.strerror or e} (HTTP {status.value})")
+            return connection.respond(status, f"csws: {status.phrase.lower()}\n")
+        except Exception as e:  # noqa: BLE001 - a bug: one line, not a traceback per request
+            path = request.path.split("?", 1)[0][:100]  # the query may hold the token: not in the console
+            self._warn(f"error {type(e).__name__}", f"csws: port {self.port}: answering {path!r} "
+                                                    f"failed: {e!r} (HTTP 500)")
+            return connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "csws: internal error\n")
+
+    async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         refusal = security.check(
-            self.port, request.headers, request.path, upgrade,
-            listen_host=self.settings.host, token=self.settings.token, origins=self.settings.origins,
-            public_paths=http.PACKAGED,
+            self.port, request.headers, request.path, upgrade, loopback=self.loopback,
+            token=self.settings.token, origins=self.settings.origins, guarded=http.GUARDED,
         )
         if refusal is not None:
             if refusal.warning:
                 self._warn(refusal.key, refusal.warning)
             return connection.respond(refusal.status, refusal.body)
         if not upgrade:
-            response = self._http(connection, request)
-            if self.settings.token and "token=" in request.path and response.status_code == 200:
-                # The page's own requests (scripts, websockets) then carry the token too.
-                response.headers["Set-Cookie"] = security.token_cookie(self.settings.token)
-            return response
+            return await self._http(connection, request)
         if self._nclients >= self.settings.max_clients:
             self._warn("full", f"csws: port {self.port}: {self._nclients} clients, the most "
                                f"CSWS_MAX_CLIENTS allows; refused another (HTTP 503)")
@@ -156,8 +238,21 @@ class PortServer:
             return connection.respond(HTTPStatus.BAD_REQUEST, body)
         return None
 
-    def _http(self, connection: ServerConnection, request: Request) -> Response:
-        return http.respond(self, connection, request)  # /csws.json, /csws.js, pages: csws/http.py
+    async def _http(self, connection: ServerConnection, request: Request) -> Response:
+        """/csws.json, /csws.js, pages (csws/http.py); at most MAX_HTTP at a time."""
+        if self._nhttp >= MAX_HTTP:
+            self._warn("http busy", f"csws: port {self.port}: {MAX_HTTP} HTTP requests under way; "
+                                    "refused another (HTTP 503)")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "csws: busy, try again\n")
+        self._nhttp += 1
+        try:
+            answer = http.respond(self, connection, request)
+            if isinstance(answer, http.StaticFile):
+                await http.send_file(connection, answer)
+                return answer.head  # sent already: websockets finds the connection closed
+            return answer
+        finally:
+            self._nhttp -= 1
 
     def describe(self) -> dict:
         return {
@@ -166,7 +261,7 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [v.spec.describe(self.ksmps) for v in self.variables.values()],
+            "variables": [v.current_spec().describe(self.ksmps) for v in self.variables.values()],
         }
 
     # ---- clients ----
@@ -184,6 +279,9 @@ class PortServer:
         self._join(var, ws)
         try:
             async for message in ws:
+                if var.spec.kind.is_array and var.spec.direction is Direction.FROM_WEB:
+                    now = var.current_spec()  # the array's size now
+                    limit = max(now.frame_bytes, 32 * now.values + 64)
                 # Only the first message can get past _set_max_size (the parser had begun it).
                 if len(message) > limit or (isinstance(message, str) and len(message.encode()) > limit):
                     self._oversized(var, len(message), limit)
@@ -245,7 +343,10 @@ class PortServer:
 
     def _receive(self, var: Variable, message: bytes | str) -> None:
         try:
-            var.ring.write(decode(var.spec, message, self.max_string))
+            frame = decode(var.current_spec(), message, self.max_string)
+            if var.spec.kind.is_array and len(frame) > var.ring.capacity:
+                self._grow(var, len(frame))
+            var.ring.write(frame)
             var.received += 1
         except BadMessage as e:
             var.rejected += 1
@@ -260,9 +361,35 @@ class PortServer:
             if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
                 for frame in var.ring.read_new():
                     self._fan_out(var, frame)
+                if var.spec.kind.is_array and var.share.want_bytes > var.ring.frame_bytes:
+                    self._grow(var, var.share.want_bytes - var.ring.header)
+
+    def _grow(self, var: Variable, payload: int) -> None:
+        """An array outgrew its ring's frames: a bigger ring, at the cost of a frame or two."""
+        self._port.grow(var, payload)
+        self._warn(f"grow:{var.spec.name}", f"csws: port {self.port}: {var.spec.name} grew to "
+                                            f"{var.current_spec().shape}; its frames change size")
 
     def _fan_out(self, var: Variable, frame: bytes) -> None:
         message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
         sent, dropped = clients.deliver(var.spec, var.clients, message, var.send_limit)
         var.sent += sent
         var.dropped += dropped
+
+
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """The loop's exception handler: out of file descriptors, asyncio's accept()
+    logs a traceback every second per socket; one line per port and interval will do."""
+    exc = context.get("exception")
+    sock = context.get("socket")
+    server = None
+    if isinstance(exc, OSError) and sock is not None:
+        try:
+            server = _servers.get(sock.getsockname()[1])
+        except (OSError, IndexError, TypeError):
+            pass
+    if server is None:
+        loop.default_exception_handler(context)
+        return
+    server._warn(f"os {exc.errno}", f"csws: port {server.port}: {context.get('message', 'error')}: "
+                                    f"{exc.strerror or exc}")

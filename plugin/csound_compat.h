@@ -42,6 +42,8 @@ static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void 
 static inline OENTRY *csws_find_opcode(CSOUND *cs, char *name, char *outs, char *ins)
 { return (OENTRY *)cs->FindOpcode(cs, 0, name, outs, ins); }
 static inline SUBR csws_entry_init(const OENTRY *ep) { return ep->init; }
+/* The engine's k-cycle count (notes with a local ksmps count their own). */
+static inline uint64_t csws_kcycle(CSOUND *cs) { return cs->GetEngineKcounter(cs); }
 
 /* A string output's buffer, at least n bytes.  Csound 7 may share a string's
    buffer between variables (refcount > 0): never resize a shared one, give
@@ -81,6 +83,7 @@ static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void 
 static inline OENTRY *csws_find_opcode(CSOUND *cs, char *name, char *outs, char *ins)
 { return cs->find_opcode_new(cs, name, outs, ins); }
 static inline SUBR csws_entry_init(const OENTRY *ep) { return ep->iopadr; }
+static inline uint64_t csws_kcycle(CSOUND *cs) { return cs->GetKcounter(cs); }
 
 static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
 {
@@ -89,6 +92,9 @@ static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
 }
 
 #endif
+
+/* The instrument an opcode runs in: 0 for the orchestra header. */
+static inline int csws_insno(OPDS *h) { return h->insdshead ? h->insdshead->insno : 0; }
 
 /* InitError and Warning with one formatted line; Csound 6 ends it itself. */
 static inline int csws_init_error(CSOUND *cs, const char *fmt, ...)

@@ -38,11 +38,10 @@
 #define CSWS_ARG_SLOTS 4096
 
 typedef struct {
-    MYFLT *data;               /* where Csound keeps the value(s) */
-    csws_ring *ring;
+    void *arg;                 /* the Csound variable: MYFLT, STRINGDAT or ARRAYDAT */
+    csws_share *share;         /* the port's record of the variable, shared by notes */
+    csws_ring *ring;           /* from-web: the ring cursor counts in */
     int kind, direction;
-    size_t nelems;             /* arrays: element count */
-    size_t frame_bytes;
     uint64_t cursor;           /* from-web: next frame (audio) or frames seen */
     int latched;               /* i, i[] outputs: got their value */
 } csws_var;
@@ -55,10 +54,13 @@ typedef struct {
     csws_wake *wake;
     uint32_t ksmps;
     int nvars;
+    uint64_t order;            /* grows with each attach: the newest note wins */
     csws_var vars[CSWS_MAX_ARGS];
-    AUXCH scratch;             /* one control frame, for torn-read checks */
-    AUXCH last_string;         /* strings to the web: sent on change */
 } WEBSOCKET;
+
+/* Arrays carry their size: a frame is 8 bytes (the byte count, padded so
+   that the values stay aligned), then the values. */
+#define CSWS_ARRAY_HEADER 8
 
 /* Set once an instance has reached Python: only then is there anything for
    csoundModuleDestroy() to stop. */
@@ -81,7 +83,7 @@ static int kind_of(CSOUND *cs, void *arg, char *why, size_t whylen)
     snprintf(why, whylen, "%s", n);
     if (!strcmp(n, "k")) return CSWS_K;
     if (!strcmp(n, "a")) return CSWS_A;
-    if (!strcmp(n, "i") || !strcmp(n, "c")) return CSWS_I;
+    if (!strcmp(n, "i") || !strcmp(n, "c") || !strcmp(n, "p")) return CSWS_I;
     if (!strcmp(n, "S")) return CSWS_S;
     if (!strcmp(n, "[")) {
         ARRAYDAT *arr = (ARRAYDAT *)arg;
@@ -94,11 +96,40 @@ static int kind_of(CSOUND *cs, void *arg, char *why, size_t whylen)
     return -1;
 }
 
+/* The array's values now (a[]: elements x ksmps): Csound may have resized
+   it since init, so its size and data are read afresh every time. */
+static size_t array_values(const ARRAYDAT *arr, int kind, uint32_t ksmps)
+{
+    size_t n = 1;
+    int d;
+    if (arr->data == NULL || arr->sizes == NULL || arr->dimensions < 1)
+        return 0;
+    for (d = 0; d < arr->dimensions; d++)
+        n *= arr->sizes[d] > 0 ? (size_t)arr->sizes[d] : 0;
+    return kind == CSWS_AARR ? n * ksmps : n;
+}
+
+static int is_array(int kind)
+{
+    return kind == CSWS_KARR || kind == CSWS_AARR || kind == CSWS_IARR;
+}
+
+static void share_commit(csws_share *sh);
+static void from_web_control(WEBSOCKET *p, csws_var *v);
+
 static int deinit_websocket(CSOUND *cs, void *pp)
 {
     WEBSOCKET *p = (WEBSOCKET *)pp;
+    int i;
     (void)cs;
     if (p->handle) {
+        for (i = 0; i < p->nvars; i++) {
+            csws_share *sh = p->vars[i].share;
+            sh->members--;
+            /* the others have written the frame under way: it is complete */
+            if (sh->kcycle && sh->written >= sh->members)
+                share_commit(sh);
+        }
         p->api->detach(p->handle);
         p->handle = NULL;
     }
@@ -111,8 +142,6 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
     int i, port;
     csws_var_spec specs[CSWS_MAX_ARGS];
     char err[1024];
-    size_t scratch_bytes = 0;
-    int has_string_in = 0;
 
     /* Counted first: beyond CSWS_ARG_SLOTS, Csound has written argument
        pointers over this struct's other fields, so touch none of them. */
@@ -120,8 +149,16 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         return csws_init_error(cs, "websocket: %d arguments given, at most %d "
                              "(outputs and inputs together) are allowed",
                              nout + nin, CSWS_MAX_ARGS);
-    /* Re-init (reinit, or a reused instance): start from nothing. */
+    /* Re-init (reinit, a tied note, a reused instance): start from nothing.
+       The variables stay on offer with their clients while this note takes
+       them again below. */
     deinit_websocket(cs, p);
+    if (csws_insno(&p->h) == 0)
+        return csws_init_error(cs, "websocket: in the orchestra header (instr 0) it would run "
+                             "once, at init, and never pass values on: put the line in an "
+                             "instrument that plays for as long as it is needed (e.g. "
+                             "alwayson, or a score note), and use global variables to share "
+                             "the values");
     if (nout + nin == 0)
         return csws_init_error(cs, "websocket: give at least one output or input "
                              "besides the port");
@@ -149,6 +186,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             return csws_init_error(cs, "websocket: %s has type '%s'; supported are "
                                  "k, a, i, S, k[], a[] and i[]",
                                  name ? name : "an argument", tname);
+        v->arg = arg;
         v->kind = kind;
         v->direction = is_out ? CSWS_FROM_WEB : CSWS_TO_WEB;
         s->name = name ? name : "";
@@ -156,16 +194,14 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         s->direction = v->direction;
         switch (kind) {
         case CSWS_K: case CSWS_I:
-            v->data = (MYFLT *)arg;
-            v->nelems = 1;
+            s->frame_bytes = sizeof(MYFLT);
             break;
         case CSWS_A:
-            v->data = (MYFLT *)arg;
-            v->nelems = p->ksmps;
+            s->frame_bytes = p->ksmps * sizeof(MYFLT);
             break;
         case CSWS_S: {
             STRINGDAT *str = (STRINGDAT *)arg;
-            v->data = (MYFLT *)arg;
+            s->frame_bytes = CSWS_MAX_STRING;
             if (is_out && (str->data == NULL || str->size < CSWS_MAX_STRING + 1)) {
                 /* Make room now: the perf routine never allocates. */
                 int fresh = str->data == NULL || str->size == 0;
@@ -173,52 +209,28 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
                 if (fresh)
                     str->data[0] = '\0';
             }
-            if (!is_out) {
-                has_string_in = 1;
-                if (str->data) {
-                    s->init_data = str->data;
-                    s->init_bytes = strnlen(str->data, CSWS_MAX_STRING);
-                }
+            if (!is_out && str->data) {
+                s->init_data = str->data;
+                s->init_bytes = strnlen(str->data, CSWS_MAX_STRING);
             }
             break;
         }
         default: {
             ARRAYDAT *arr = (ARRAYDAT *)arg;
-            size_t n = 1;
-            int d;
             if (arr->data == NULL || arr->sizes == NULL || arr->dimensions < 1)
                 return csws_init_error(cs, "websocket: array %s must be initialised "
                                      "before websocket uses it (e.g. %s[] init 8), "
                                      "so that its size is known", s->name, s->name);
-            for (d = 0; d < arr->dimensions; d++)
-                n *= (size_t)arr->sizes[d];
-            v->data = arr->data;
-            v->nelems = n;       /* a[]: elements, each of ksmps samples */
+            s->frame_bytes = array_values(arr, kind, p->ksmps) * sizeof(MYFLT);
             s->dimensions = arr->dimensions;
             s->sizes = arr->sizes;
         }
         }
-        if (kind == CSWS_S)
-            v->frame_bytes = CSWS_MAX_STRING;
-        else if (kind == CSWS_AARR)
-            v->frame_bytes = v->nelems * p->ksmps * sizeof(MYFLT);
-        else
-            v->frame_bytes = v->nelems * sizeof(MYFLT);
-        s->frame_bytes = v->frame_bytes;
         if (!is_out && (kind == CSWS_I || kind == CSWS_IARR)) {
-            s->init_data = v->data;
-            s->init_bytes = v->frame_bytes;
+            s->init_data = kind == CSWS_I ? (void *)arg : (void *)((ARRAYDAT *)arg)->data;
+            s->init_bytes = s->frame_bytes;
         }
-        if (is_out && kind != CSWS_A && kind != CSWS_AARR && v->frame_bytes + 4 > scratch_bytes)
-            scratch_bytes = v->frame_bytes + 4;
     }
-
-    if (scratch_bytes &&
-        (p->scratch.auxp == NULL || p->scratch.size < scratch_bytes))
-        cs->AuxAlloc(cs, scratch_bytes, &p->scratch);
-    if (has_string_in &&
-        (p->last_string.auxp == NULL || p->last_string.size < (size_t)p->nvars * (CSWS_MAX_STRING + 4)))
-        cs->AuxAlloc(cs, (size_t)p->nvars * (CSWS_MAX_STRING + 4), &p->last_string);
 
     p->api = csws_python_api(err, sizeof err);
     if (p->api == NULL)
@@ -226,78 +238,216 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
     started_api = p->api;
     err[0] = '\0';
     p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, csws_sr(cs, &p->h),
-                               specs, p->nvars, &p->wake, err, sizeof err);
+                               csws_insno(&p->h), (uint64_t)(uintptr_t)p->h.optext,
+                               specs, p->nvars, &p->wake, &p->order, err, sizeof err);
     if (p->handle == NULL)
         return csws_init_error(cs, "websocket: %s", err[0] ? err : "cannot start");
-    for (i = 0; i < p->nvars; i++)
-        p->vars[i].ring = specs[i].ring;
-    if (p->last_string.auxp)
-        memset(p->last_string.auxp, 0xff, p->last_string.size);  /* "never sent" */
+    for (i = 0; i < p->nvars; i++) {
+        csws_var *v = &p->vars[i];
+        v->share = specs[i].share;
+        v->share->members++;
+        if (v->direction == CSWS_FROM_WEB) {
+            v->ring = csws_share_ring(v->share);
+            /* audio: from the next block on; control: the newest value, now */
+            v->cursor = v->kind == CSWS_A || v->kind == CSWS_AARR ? csws_ring_head(v->ring) : 0;
+        }
+    }
     csws_on_deinit(cs, p, deinit_websocket);
+    for (i = 0; i < p->nvars; i++)
+        if (p->vars[i].direction == CSWS_FROM_WEB && p->vars[i].kind != CSWS_A &&
+            p->vars[i].kind != CSWS_AARR)
+            from_web_control(p, &p->vars[i]);
     return OK;
 }
 
 /* ---- performance: to the web ---- */
 
-static void send_string(WEBSOCKET *p, int i, const STRINGDAT *str)
+/* The frame several notes put together in a k-cycle goes out. */
+static void share_commit(csws_share *sh)
 {
-    csws_var *v = &p->vars[i];
-    unsigned char *last = (unsigned char *)p->last_string.auxp + (size_t)i * (CSWS_MAX_STRING + 4);
-    uint32_t n = str->data ? (uint32_t)strnlen(str->data, CSWS_MAX_STRING) : 0;
-    unsigned char *slot;
-    if (memcmp(last, &n, 4) == 0 && memcmp(last + 4, str->data, n) == 0)
-        return;
-    memcpy(last, &n, 4);
-    memcpy(last + 4, str->data, n);
-    slot = csws_ring_write_slot(v->ring);
-    memcpy(slot, &n, 4);
-    memcpy(slot + 4, str->data, n);
-    csws_ring_commit(v->ring);
+    csws_ring *r = (csws_ring *)(uintptr_t)sh->open_ring;
+    sh->kcycle = 0;
+    csws_ring_commit(r);
 }
 
-static void to_web(WEBSOCKET *p, int i)
+/* A string goes out only when it changed: compare with the last frame sent. */
+static int same_string(csws_ring *r)
 {
-    csws_var *v = &p->vars[i];
+    uint64_t head = csws_ring_head(r);
+    uint32_t n, last;
+    if (head == 0)
+        return 0;
+    memcpy(&n, csws_ring_write_slot(r), 4);
+    memcpy(&last, csws_ring_slot(r, head - 1), 4);
+    return n == last && memcmp(csws_ring_write_slot(r) + 4, csws_ring_slot(r, head - 1) + 4, n) == 0;
+}
+
+static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t nvals)
+{
+    switch (v->kind) {
+    case CSWS_S: {
+        const STRINGDAT *str = (const STRINGDAT *)v->arg;
+        uint32_t n = str->data ? (uint32_t)strnlen(str->data, CSWS_MAX_STRING) : 0;
+        memcpy(slot, &n, 4);
+        memcpy(slot + 4, str->data, n);
+        return;
+    }
+    case CSWS_KARR: case CSWS_AARR: {
+        const ARRAYDAT *arr = (const ARRAYDAT *)v->arg;
+        uint32_t bytes = (uint32_t)(nvals * sizeof(MYFLT));
+        memcpy(slot, &bytes, 4);
+        if (v->kind == CSWS_AARR)
+            p->api->interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
+                               nvals / p->ksmps, p->ksmps);
+        else
+            p->api->copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
+        return;
+    }
+    default:
+        p->api->copy((double *)slot, (const MYFLT *)v->arg, nvals);
+    }
+}
+
+/* Audio from one more note: added to the frame, as Csound's outputs add up.
+   Arrays add the elements both have. */
+static void add_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t nvals)
+{
+    size_t s, e;
+    if (v->kind == CSWS_A) {
+        double *dst = (double *)slot;
+        const MYFLT *src = (const MYFLT *)v->arg;
+        for (s = 0; s < nvals; s++)
+            dst[s] += src[s];
+    } else {
+        const ARRAYDAT *arr = (const ARRAYDAT *)v->arg;
+        double *dst = (double *)(slot + CSWS_ARRAY_HEADER);
+        uint32_t bytes;
+        size_t fe, ne = nvals / p->ksmps;
+        memcpy(&bytes, slot, 4);
+        fe = bytes / sizeof(MYFLT) / p->ksmps;
+        if (ne > fe)
+            ne = fe;
+        for (s = 0; s < p->ksmps; s++)
+            for (e = 0; e < ne; e++)
+                dst[s * fe + e] += arr->data[e * p->ksmps + s];
+    }
+}
+
+static void to_web(CSOUND *cs, WEBSOCKET *p, csws_var *v)
+{
+    csws_share *sh = v->share;
+    csws_ring *r;
+    uint64_t kc = csws_kcycle(cs) + 1;
+    size_t nvals = 1;
+    unsigned char *slot;
+    int sum = v->kind == CSWS_A || v->kind == CSWS_AARR;
     switch (v->kind) {
     case CSWS_I: case CSWS_IARR:
         return;                         /* sent once to each client on connect */
-    case CSWS_S:
-        send_string(p, i, (const STRINGDAT *)v->data);
-        return;
-    case CSWS_AARR:
-        p->api->interleave((double *)csws_ring_write_slot(v->ring), v->data,
-                           v->nelems, p->ksmps);
+    case CSWS_A:
+        nvals = p->ksmps;
+        break;
+    case CSWS_KARR: case CSWS_AARR:
+        nvals = array_values((const ARRAYDAT *)v->arg, v->kind, p->ksmps);
+        if (CSWS_LOAD_RLX(&sh->values) != nvals)
+            CSWS_STORE_REL(&sh->values, nvals);
+        r = csws_share_ring(sh);
+        if (nvals * sizeof(MYFLT) + CSWS_ARRAY_HEADER > r->slot_bytes) {
+            /* grown past the ring's frames: the I/O thread makes a bigger
+               ring; until then these frames are lost */
+            CSWS_STORE_REL(&sh->want_bytes, nvals * sizeof(MYFLT) + CSWS_ARRAY_HEADER);
+            return;
+        }
         break;
     default:
-        p->api->copy((double *)csws_ring_write_slot(v->ring), v->data, v->nelems);
+        break;
     }
-    csws_ring_commit(v->ring);
+    /* A frame left open last k-cycle (a note that did not run its line) goes first. */
+    if (sh->kcycle && sh->kcycle != kc)
+        share_commit(sh);
+    if (sh->kcycle == 0) {
+        sh->kcycle = kc;
+        sh->written = 0;
+        sh->open_ring = (uint64_t)(uintptr_t)csws_share_ring(sh);
+    }
+    r = (csws_ring *)(uintptr_t)sh->open_ring;
+    slot = csws_ring_write_slot(r);
+    if (sh->written == 0 || (!sum && p->order > sh->best)) {
+        write_frame(p, v, slot, nvals);
+        sh->best = p->order;
+    } else if (sum) {
+        add_frame(p, v, slot, nvals);
+    }
+    if (++sh->written >= sh->members) {
+        if (v->kind == CSWS_S && same_string(r))
+            sh->kcycle = 0;
+        else
+            share_commit(sh);
+    }
 }
 
 /* ---- performance: from the web ---- */
 
+/* The ring to read now: a grown array's bigger one starts a new count. */
+static csws_ring *from_ring(csws_var *v)
+{
+    csws_ring *r = csws_share_ring(v->share);
+    if (r != v->ring) {
+        v->ring = r;
+        v->cursor = 0;
+    }
+    return r;
+}
+
+/* An array frame into the array as it is now: as many values as both have. */
+static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame)
+{
+    ARRAYDAT *arr = (ARRAYDAT *)v->arg;
+    size_t have = array_values(arr, v->kind, p->ksmps), got, s, e, ne, fe;
+    uint32_t bytes;
+    const double *src = (const double *)(frame + CSWS_ARRAY_HEADER);
+    memcpy(&bytes, frame, 4);
+    got = bytes / sizeof(MYFLT);
+    if (v->kind != CSWS_AARR) {
+        p->api->copy(arr->data, src, got < have ? got : have);
+        return;
+    }
+    fe = got / p->ksmps;
+    ne = have / p->ksmps;
+    if (fe == ne) {
+        p->api->deinterleave(arr->data, src, ne, p->ksmps);
+        return;
+    }
+    memset(arr->data, 0, have * sizeof(MYFLT));
+    for (s = 0; s < p->ksmps; s++)
+        for (e = 0; e < ne && e < fe; e++)
+            arr->data[e * p->ksmps + s] = src[s * fe + e];
+}
+
 /* Control data: the newest frame wins; i-rate latches the first. */
 static void from_web_control(WEBSOCKET *p, csws_var *v)
 {
-    uint64_t head = csws_ring_head(v->ring);
-    unsigned char *tmp = (unsigned char *)p->scratch.auxp;
-    size_t n = v->kind == CSWS_S ? v->frame_bytes + 4 : v->frame_bytes;
+    csws_ring *r = from_ring(v);
+    uint64_t head = csws_ring_head(r);
+    unsigned char *tmp = csws_ring_scratch(r);
     if (head == v->cursor || v->latched)
         return;
-    memcpy(tmp, csws_ring_slot(v->ring, head - 1), n);
-    if (!csws_ring_still_valid(v->ring, head - 1))
+    memcpy(tmp, csws_ring_slot(r, head - 1), (size_t)r->slot_bytes);
+    if (!csws_ring_still_valid(r, head - 1))
         return;                          /* torn by a newer frame: next cycle */
     v->cursor = head;
     if (v->kind == CSWS_S) {
-        STRINGDAT *str = (STRINGDAT *)v->data;
+        STRINGDAT *str = (STRINGDAT *)v->arg;
         uint32_t len;
         memcpy(&len, tmp, 4);
         if (len > CSWS_MAX_STRING)
             len = CSWS_MAX_STRING;
         memcpy(str->data, tmp + 4, len);
         str->data[len] = '\0';
+    } else if (is_array(v->kind)) {
+        frame_to_array(p, v, tmp);
     } else {
-        p->api->copy(v->data, (const double *)tmp, v->nelems);
+        p->api->copy((MYFLT *)v->arg, (const double *)tmp, 1);
     }
     if (v->kind == CSWS_I || v->kind == CSWS_IARR)
         v->latched = 1;
@@ -306,29 +456,41 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
 /* Audio: a FIFO, one block per k-cycle; silence on underrun. */
 static void from_web_audio(WEBSOCKET *p, csws_var *v)
 {
-    uint64_t head = csws_ring_head(v->ring);
-    uint64_t oldest = csws_ring_oldest(v->ring, head);
-    size_t nsamps = v->kind == CSWS_AARR ? v->nelems * p->ksmps : p->ksmps;
+    csws_ring *r = from_ring(v);
+    uint64_t head = csws_ring_head(r);
+    uint64_t oldest = csws_ring_oldest(r, head);
+    MYFLT *out = v->kind == CSWS_AARR ? ((ARRAYDAT *)v->arg)->data : (MYFLT *)v->arg;
+    size_t nsamps = v->kind == CSWS_AARR ? array_values((ARRAYDAT *)v->arg, v->kind, p->ksmps)
+                                         : p->ksmps;
     if (v->cursor < oldest) {
-        csws_ring_add_lost(v->ring, oldest - v->cursor);
+        csws_ring_add_lost(r, oldest - v->cursor);
         v->cursor = oldest;
     }
     if (v->cursor < head) {
-        const double *src = (const double *)csws_ring_slot(v->ring, v->cursor);
+        unsigned char *src = csws_ring_slot(r, v->cursor);
         if (v->kind == CSWS_AARR)
-            p->api->deinterleave(v->data, src, v->nelems, p->ksmps);
+            frame_to_array(p, v, src);
         else
-            p->api->copy(v->data, src, p->ksmps);
-        if (csws_ring_still_valid(v->ring, v->cursor)) {
+            p->api->copy(out, (const double *)src, p->ksmps);
+        if (csws_ring_still_valid(r, v->cursor)) {
             v->cursor++;
             return;
         }
-        csws_ring_add_lost(v->ring, 1);
+        csws_ring_add_lost(r, 1);
         v->cursor++;
     } else if (v->cursor > 0) {
-        csws_ring_add_underrun(v->ring);  /* the stream has started, and ran dry */
+        csws_ring_add_underrun(r);  /* the stream has started, and ran dry */
     }
-    memset(v->data, 0, nsamps * sizeof(MYFLT));
+    if (out != NULL)
+        memset(out, 0, nsamps * sizeof(MYFLT));
+}
+
+/* Arrays from the web: what size a client must send now (/csws.json). */
+static void publish_size(WEBSOCKET *p, csws_var *v)
+{
+    size_t n = array_values((const ARRAYDAT *)v->arg, v->kind, p->ksmps);
+    if (CSWS_LOAD_RLX(&v->share->values) != n)
+        CSWS_STORE_REL(&v->share->values, n);
 }
 
 static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
@@ -339,13 +501,16 @@ static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
     for (i = 0; i < p->nvars; i++) {
         csws_var *v = &p->vars[i];
         if (v->direction == CSWS_TO_WEB) {
-            to_web(p, i);
+            to_web(cs, p, v);
             sent = 1;
-        } else if (v->kind == CSWS_A || v->kind == CSWS_AARR) {
-            from_web_audio(p, v);
-        } else {
-            from_web_control(p, v);
+            continue;
         }
+        if (is_array(v->kind))
+            publish_size(p, v);
+        if (v->kind == CSWS_A || v->kind == CSWS_AARR)
+            from_web_audio(p, v);
+        else
+            from_web_control(p, v);
     }
     if (sent && csws_wake_clients(p->wake) && csws_wake_claim(p->wake))
         (void)CSWS_SEND(p->wake->fd);

@@ -12,28 +12,10 @@ import numpy as np
 import pytest
 
 from csws.client import Closed, CswsError, Refused, Unreachable, connect, connect_sync
+from orchestra import COUNTER, FILL_AUDIO, KSMPS
 from wsclient import offering, take, until
 
-KSMPS = 32
 CYCLES = 60
-
-COUNTER = """
-  kcount init 0
-  kcount += 1
-"""
-
-FILL_AUDIO = """
-opcode fill, a, kk
-  kbase, koff xin
-  asig init 0
-  kS = 0
-  while kS < ksmps do
-    vaset kbase * 1000 + koff + kS, kS, asig
-    kS += 1
-  od
-  xout asig
-endop
-"""
 
 TO_WEB = FILL_AUDIO + """instr 1
 {counter}
@@ -253,7 +235,9 @@ def test_wrong_values_are_refused_before_sending(perform, port):
 
 def test_refusals_and_closes(perform, port, port2):
     p = perform(f"instr 1\n{COUNTER}\n  kd websocket {port}, kcount\nendin", "i1 0 60")
-    t = perform(f"instr 1\n{COUNTER}\n  kd websocket {port2}, kcount\nendin", "i1 0 5",
+    # The score goes on after the note (instr 2): its clients hear that the instrument ended,
+    # not the performance.
+    t = perform(f"instr 1\n{COUNTER}\n  kd websocket {port2}, kcount\nendin\ninstr 2\nendin", "i1 0 5\ni2 0 8",
                 env={"CSWS_TOKEN": "s3cret"})
 
     async def main():

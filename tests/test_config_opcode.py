@@ -56,3 +56,24 @@ def test_bad_setting_is_a_clear_init_error(perform, port, config, message):
     p = perform(orc(port, config), "i1 0 1", options=["-n", "-d"])
     p.wait(30)
     assert "websocket_config: " + message in p.output
+
+
+@pytest.mark.parametrize(
+    "config, env, message",
+    [
+        ("", {"CSWS_HANDSHAKE_TIMEOUT": "nan"},
+         "handshake_timeout (CSWS_HANDSHAKE_TIMEOUT) = 'nan': must be from 0.01 to 3600 seconds"),
+        ("", {"CSWS_MAX_CLIENTS": "-5"}, "max_clients (CSWS_MAX_CLIENTS) = '-5': must be from 1 to 10000"),
+        ("", {"CSWS_MAX_STRING": "5000"}, "max_string (CSWS_MAX_STRING) = '5000': must be from 1 to 4096 bytes"),
+        ("", {"CSWS_BUFFER_SECONDS": "inf"},
+         "buffer_seconds (CSWS_BUFFER_SECONDS) = 'inf': must be from 0.001 to 60 seconds"),
+        ('websocket_config "handshake_timeout", "0"', {},
+         "handshake_timeout (CSWS_HANDSHAKE_TIMEOUT) = '0': must be from 0.01 to 3600 seconds"),
+    ],
+)
+def test_setting_out_of_range_is_refused(perform, port, config, env, message):
+    """A number outside its setting's range stops the port from opening, naming the setting and the range."""
+    p = perform(orc(port, config), "i1 0 1", options=["-n", "-d"], env=env)
+    p.wait(30)
+    assert message in p.output
+    assert "websocket server on" not in p.output

@@ -6,14 +6,20 @@ traversal attempts reach the server unnormalised).
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
+import socket
 import sys
 import time
 from importlib import resources
+from pathlib import Path
+
+import pytest
 
 from conftest import REALTIME, Performance, make_csd
+from wsclient import connect_var, f64, frames
 
 
 def get(port: int, path: str, timeout: float = 15.0, method: str = "GET") -> tuple[int, dict, bytes]:
@@ -177,3 +183,67 @@ def test_static_flag_of_csws_run(tmp_path, port):
         assert get(port, "/page.html")[2] == b"<p>static flag</p>"
     finally:
         p.stop()
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak so far) of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_big_files_do_not_starve_streams_or_memory(perform, port, tmp_path):
+    """40 requests for a 30 MB file from clients that do not read (issue 15, point 3): the server's
+    memory stays small, a k-rate stream meanwhile loses no frame, requests beyond the per-port cap
+    get 503, and a client that reads gets the file whole."""
+    site = tmp_path / "site"
+    site.mkdir()
+    big = site / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(30):
+            f.write(os.urandom(1 << 20))
+    p = perform(ORC.format(port=port), "i1 0 60",
+                env={"CSWS_STATIC_DIR": str(site), "CSWS_HANDSHAKE_TIMEOUT": "60"})
+    p.wait_for("websocket server on")
+    pid = p.proc.pid
+    stalled: list[socket.socket] = []
+
+    async def main() -> tuple[list[float], int, int]:
+        ws = await connect_var(port, "kcount")
+        await frames(ws, 20)
+        before = memory_kib(pid, "VmRSS")
+        for _ in range(40):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            stalled.append(s)
+        counts = []
+        end = time.monotonic() + 4
+        while time.monotonic() < end:
+            counts.append(float(f64(await ws.recv())[0]))
+        await ws.close()
+        return counts, before, memory_kib(pid, "VmHWM")
+
+    try:
+        counts, before, peak = asyncio.run(main())
+        statuses = []
+        for s in stalled:
+            s.settimeout(10)
+            statuses.append(s.recv(12))
+    finally:
+        for s in stalled:
+            s.close()
+    assert (peak - before) < 100 << 10, f"the server grew by {(peak - before) >> 10} MiB"
+    gaps = [(a, b) for a, b in zip(counts, counts[1:]) if b != a + 1]
+    assert len(counts) > 1000 and not gaps, f"{len(counts)} frames, gaps {gaps[:5]}"
+    assert statuses.count(b"HTTP/1.1 200") == 32 and statuses.count(b"HTTP/1.1 503") == 8, statuses
+    deadline = time.monotonic() + 10
+    while (answer := get(port, "/big.bin"))[0] == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the stalled requests' places come free as the server sees them gone
+    status, headers, body = answer
+    assert status == 200 and int(headers["content-length"]) == len(body) == 30 << 20
+    assert body == big.read_bytes()
+    assert get(port, "/big.bin", method="HEAD")[1]["content-length"] == str(30 << 20)

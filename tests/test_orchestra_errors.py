@@ -122,19 +122,31 @@ def test_same_name_twice_in_one_instance(perform, port):
     assert_went_on(out)
 
 
-def test_same_name_in_two_instances(perform, port):
-    # The second note's kv clashes with the first's, still playing: only the
-    # second is refused, and the first keeps performing to its end.
+def test_same_name_in_two_instruments(perform, port):
+    # Notes of one line share kv; another instrument's line may not take it while
+    # they play: it is refused with a word on how to share a value, the first plays on.
     orc = f"""instr 1
   kv = p4
   kd websocket {port}, kv
   printks "first %d\\n", 0.1, p4
 endin
+instr 2
+  kv = p4
+  kd websocket {port}, kv
+endin
 """
-    out = run_offline(perform, orc, "i1 0 0.5 1\ni1 0.1 0.3 2")
-    assert_init_error(out, rf"websocket: variables kd, kv are already on offer on port {port} \(by another instance\)")
+    out = run_offline(perform, orc, "i1 0 0.5 1\ni2 0.1 0.3 2")
+    assert_init_error(out, rf"websocket: variable kd is already on offer on port {port} by instr 1; .*global")
     assert_went_on(out)
     assert len(re.findall(r"first 1", out)) >= 5, out[-3000:]
+
+
+def test_orchestra_header_is_refused(perform, port):
+    # Csound stops a piece whose header fails its init: the message says where the line goes.
+    p = perform(f"gkv websocket {port}\n" + ALIVE, ALIVE_SCORE, options=OFFLINE)
+    assert p.wait(60) != 0
+    out = p.output
+    assert_init_error(out, r"websocket: in the orchestra header \(instr 0\).*instrument")
 
 
 def test_same_name_on_two_ports_is_fine(perform, port):

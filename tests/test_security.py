@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
+import resource
 import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from websockets.asyncio.client import connect
@@ -92,8 +95,8 @@ def test_token_rules():
     assert security.token_ok("", None)
     assert not security.token_ok("s3cret", None)
     assert not security.token_ok("s3cret", "s3cre")
-    assert security.token_ok("s3cret", security.presented_token("/?a=1&token=s3cret", None))
-    assert security.presented_token("/csws.json", "x=1; csws_token=abc") == "abc"
+    assert security.token_ok("s3cret", security.presented_token("/?a=1&token=s3cret"))
+    assert security.presented_token("/csws.json") is None
 
 
 def test_throttle_counts_what_it_suppresses():
@@ -107,9 +110,17 @@ def test_throttle_counts_what_it_suppresses():
 
 
 def test_listen_warning():
-    assert security.listen_warning("127.0.0.1", 8888, "") is None
-    assert security.listen_warning("0.0.0.0", 8888, "tok") is None
-    assert "without a token" in security.listen_warning("0.0.0.0", 8888, "")
+    assert security.listen_warning("127.0.0.1", 8888, "", True) is None
+    assert security.listen_warning("0.0.0.0", 8888, "tok", False) is None
+    assert "without a token" in security.listen_warning("0.0.0.0", 8888, "", False)
+
+
+@pytest.mark.parametrize("address, loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("::ffff:127.0.0.1", True),
+    ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("fe80::1%eth0", False),
+])
+def test_bound_address_is_loopback(address, loopback):
+    assert security.is_loopback(address) is loopback
 
 
 # ---------------------------------------------------------------- a real port
@@ -184,12 +195,11 @@ def test_token_required_once_set(perform, port):
         ws = await connect(f"ws://127.0.0.1:{port}/?token=s3cret", subprotocols=["kcount"])
         assert len(await frames(ws, 2)) == 2
         await ws.close()
-        # A browser page also loads it over plain HTTP: same rule, then a cookie for its own requests.
+        # What the orchestra offers is data too; the page and its scripts are files, public.
         assert http_get(port, "/csws.json").status == 401
-        ok = http_get(port, "/csws.json?token=s3cret")
-        assert ok.status == 200 and "csws_token=s3cret" in ok.getheader("Set-Cookie", "")
-        assert http_get(port, "/csws.json", {"Cookie": "csws_token=s3cret"}).status == 200
-        assert http_get(port, "/csws.js").status == 200  # the client library is code, not data
+        assert http_get(port, "/csws.json?token=s3cret").status == 200
+        assert http_get(port, "/csws.js").status == 200
+        assert http_get(port, "/").status == 200
 
     run(main())
 
@@ -272,3 +282,173 @@ def test_host_double_colon_is_every_interface(perform, port):
     for address in ("127.0.0.1", "::1"):
         with socket.create_connection((address, port), timeout=5):
             pass
+
+
+# ---------------------------------------------------------------- issue 15: review findings
+
+TOKEN = "S3cretTok"
+
+
+async def first_refusal(port: int, **kw) -> InvalidStatus:
+    """The refusal of a first websocket, retrying while the server comes up."""
+    for _ in range(200):
+        try:
+            return await refused(port, **kw)
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"port {port} never answered")
+
+
+def test_token_never_leaves_in_an_answer(perform, port, tmp_path):
+    """No answer carries the token, whatever token a request presents, and a cookie is no credential."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "page.html").write_text("<!DOCTYPE html><p>page</p>")
+    started(perform, port, env={"CSWS_TOKEN": TOKEN, "CSWS_STATIC_DIR": str(site)})
+    run(first_refusal(port))
+    for path in ["/csws.js?token=wrong", "/csws.d.ts?token=", "/csws.js?token=" + TOKEN, "/?token=wrong",
+                 "/?token=" + TOKEN, "/page.html?token=x", "/csws.json?token=wrong", "/csws.json?token=" + TOKEN,
+                 "/nothing?token=" + TOKEN]:
+        resp = http_get(port, path)
+        assert resp.getheader("Set-Cookie") is None, path
+        assert TOKEN not in str(resp.getheaders()) and TOKEN.encode() not in resp.body, path
+    # A cookie holding the token (as older versions set) opens nothing.
+    assert http_get(port, "/csws.json", {"Cookie": f"csws_token={TOKEN}"}).status == 401
+    e = run(refused(port, additional_headers={"Cookie": f"csws_token={TOKEN}"}))
+    assert e.response.status_code == 401
+
+
+def test_host_check_also_with_a_token(perform, port):
+    """A token does not switch the DNS-rebinding check off: the rebound page could use a leaked token."""
+    started(perform, port, env={"CSWS_TOKEN": TOKEN})
+    run(first_refusal(port))
+    resp = http_get(port, f"/csws.json?token={TOKEN}", {"Host": f"evil.test:{port}"})
+    assert resp.status == 403
+    assert b" 403 " in raw_request(port, handshake(f"/?token={TOKEN}", f"evil.test:{port}"))
+
+
+@pytest.mark.parametrize("alias", ["127.1", "0x7f.1"])
+def test_loopback_alias_keeps_the_host_check(perform, port, alias):
+    """CSWS_HOST names 127.0.0.1 another way: still this computer only, still no foreign Host."""
+    p = started(perform, port, env={"CSWS_HOST": alias})
+    run(first_refusal(port, origin="http://evil.example"))
+    assert http_get(port, "/csws.json").status == 200
+    assert http_get(port, "/csws.json", {"Host": "evil.test"}).status == 403
+    assert b" 403 " in raw_request(port, handshake("/", "evil.test"))
+    assert b" 101 " in raw_request(port, handshake("/", f"127.0.0.1:{port}"))
+    assert "beyond this computer" not in p.output
+
+
+def handshake(path: str, host: str, extra: bytes = b"") -> bytes:
+    """A websocket handshake for kcount, byte for byte."""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: kcount\r\n").encode() + extra + b"\r\n"
+
+
+def raw_request(port: int, request: bytes) -> bytes:
+    """The status line of the answer to a request sent byte for byte."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        answer = b""
+        while b"\r\n" not in answer:
+            more = s.recv(4096)
+            if not more:
+                break
+            answer += more
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_bad_requests_get_4xx_and_one_line(perform, port, tmp_path):
+    """A name too long, a header twice: 4xx, no traceback, one warning line per kind however many come."""
+    site = tmp_path / "site"
+    site.mkdir()
+    p = started(perform, port, env={"CSWS_STATIC_DIR": str(site)})
+    run(first_refusal(port, origin="http://evil.example"))
+    cases = {
+        b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n": b" 414 ",
+        b"GET /" + b"a/" * 2100 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n": b" 414 ",  # beyond PATH_MAX
+        handshake("/", "127.0.0.1", b"Origin: http://localhost\r\nOrigin: http://a.test\r\n"): b" 400 ",
+        b"GET /csws.json HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.test\r\n\r\n": b" 400 ",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n\r\n": b" 400 ",
+    }
+    for _ in range(10):
+        for request, status in cases.items():
+            line = raw_request(port, request)
+            assert status in line, (request[:60], line)
+    kinds = ("more than one Host header", "more than one Origin header", "more than one Upgrade header",
+             "File name too long")
+    for kind in kinds:
+        p.wait_for(kind)
+    time.sleep(0.5)
+    out = p.output
+    assert "Traceback" not in out and "process_request" not in out
+    for kind in kinds:
+        assert out.count(kind) == 1, (kind, out[-3000:])
+
+
+def fd_count(pid: int, settle: float = 0.3) -> int:
+    """How many descriptors a process has open, once that stopped changing for `settle` s."""
+    count = len(os.listdir(f"/proc/{pid}/fd"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        now = len(os.listdir(f"/proc/{pid}/fd"))
+        if now == count:
+            return count
+        count = now
+    raise AssertionError(f"process {pid} keeps opening and closing descriptors")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_out_of_file_descriptors(perform, port, tmp_path):
+    """With no file descriptor left: 503, and one line, not a traceback per request or per second."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "page.html").write_text("<p>page</p>")
+    p = started(perform, port, env={"CSWS_STATIC_DIR": str(site), "CSWS_HANDSHAKE_TIMEOUT": "60"})
+    assert http_get(port, "/page.html").status == 200  # the server is up, its loop running
+    pid = p.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    idle: list[socket.socket] = []
+    try:
+        free = 6
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (fd_count(pid) + free, hard))
+        for _ in range(free - 1):  # connections that never send a request hold a descriptor each
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        assert fd_count(pid) == resource.prlimit(pid, resource.RLIMIT_NOFILE)[0] - 1
+        # The last descriptor goes to this connection; opening the file finds none left.
+        assert b" 503 " in raw_request(port, b"GET /page.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        for _ in range(20):  # ... and these cannot even be accepted
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        time.sleep(2.5)
+    finally:
+        for s in idle:
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    out = p.output
+    assert "Traceback" not in out
+    assert 1 <= out.count("Too many open files") <= 2, out[-3000:]
+    assert http_get(port, "/page.html").status == 200  # and it recovers
+
+
+def test_framing_refused_and_dotfiles_hidden(perform, port, tmp_path):
+    site = tmp_path / "site"
+    (site / ".git").mkdir(parents=True)
+    (site / "sub").mkdir()
+    (site / "index.html").write_text("<!DOCTYPE html><p>mine</p>")
+    (site / ".env").write_text("API_KEY=SECRET")
+    (site / ".git" / "config").write_text("[remote] SECRET")
+    (site / "sub" / ".hidden").write_text("SECRET")
+    (site / "sub" / "ok.txt").write_text("fine")
+    started(perform, port, env={"CSWS_STATIC_DIR": str(site)})
+    run(first_refusal(port, origin="http://evil.example"))
+    for path in ["/", "/sub/ok.txt", "/csws.json", "/csws.js"]:
+        resp = http_get(port, path)
+        assert resp.status == 200, path
+        assert resp.getheader("Content-Security-Policy") == "frame-ancestors 'self'", path
+        assert resp.getheader("X-Frame-Options") == "SAMEORIGIN", path
+    for path in ["/.env", "/.git/config", "/sub/.hidden", "/%2eenv", "/sub/%2Ehidden", "/.git/"]:
+        resp = http_get(port, path)
+        assert resp.status == 404, path
+        assert b"SECRET" not in resp.body, path

@@ -312,7 +312,10 @@ def test_audio_from_web_overrun_drops_oldest(perform, port):
     p.wait()
     rep = report(p.output, port, "ain")
     m = re.search(r"counted: played (\d+) dry (\d+)", p.output)
-    assert int(m.group(1)) == len(played)
+    # Every block Csound played comes back, unless the echo's own ring (as tiny as the FIFO here)
+    # overflowed while the I/O thread was busy taking the burst in: such losses are counted.
+    lost_echoes = report(p.output, port, "aback")["dropped"]
+    assert len(played) <= int(m.group(1)) <= len(played) + lost_echoes
     assert rep["received"] == nblocks
     assert rep["dropped"] == nblocks - len(played) > 0
 

@@ -16,29 +16,10 @@ import asyncio
 import numpy as np
 import pytest
 
+from orchestra import COUNTER, FILL_AUDIO, KSMPS
 from wsclient import offering, take, until
 
-KSMPS = 32
 CYCLES = 120  # consecutive k-cycles checked per type
-
-COUNTER = """
-  kcount init 0
-  kcount += 1
-"""
-
-# Fills an a-rate variable with count*1000 + offset + sample index.
-FILL_AUDIO = """
-opcode fill, a, kk
-  kbase, koff xin
-  asig init 0
-  kS = 0
-  while kS < ksmps do
-    vaset kbase * 1000 + koff + kS, kS, asig
-    kS += 1
-  od
-  xout asig
-endop
-"""
 
 
 def run(coro):

@@ -41,6 +41,8 @@ export interface ClientOptions {
   maxDelay?: number;
   /** Audio frames kept for a sending socket that is not open yet (default 256). */
   queue?: number;
+  /** The server's token (CSWS_TOKEN); default: the page's own ?token=, when base is the page's own server. */
+  token?: string | null;
   /** Called with every error; errors are also "error" events on the client. */
   onError?: ((error: ErrorDetail) => void) | null;
 }
@@ -93,6 +95,8 @@ export declare class Client extends EventTarget {
   /** The server's http(s) base URL. */
   readonly base: string;
   readonly options: Required<ClientOptions>;
+  /** The token this client adds to its URLs (?token=), or null. */
+  readonly token: string | null;
   /** /csws.json (cached; refresh = true reads it again). */
   info(refresh?: boolean): Promise<ServerInfo>;
   /** Receive every message Csound sends on a variable. */

@@ -18,6 +18,7 @@ const DEFAULTS = {
   minDelay: 250, // ms before the first reconnection attempt ...
   maxDelay: 5000, // ... doubling up to this
   queue: 256, // audio frames kept for a sending socket that is not open yet
+  token: null, // the server's token; default: the page's own ?token=, for its own server only
   onError: null,
 };
 
@@ -44,6 +45,15 @@ function wsURL(base) {
   return base.replace(/^http(s?):/i, "ws$1:") + "/";
 }
 
+// The token a page was opened with (http://host:port/?token=...), for that
+// server only.  The server sets no cookie: a cookie would reach every port of
+// the host, so the token rides in the URLs this client opens instead.
+function pageToken(base) {
+  const loc = globalThis.location;
+  if (!loc || (loc.protocol !== "http:" && loc.protocol !== "https:") || loc.origin !== base) return null;
+  return new URLSearchParams(loc.search).get("token");
+}
+
 /** One websocket to one variable, reopened with back-off until closed. */
 class Link {
   constructor(client, name, onMessage) {
@@ -68,7 +78,7 @@ class Link {
     if (this.closed) return;
     let ws;
     try {
-      ws = new WebSocket(wsURL(this.client.base), this.name);
+      ws = new WebSocket(this.client._url(wsURL(this.client.base)), this.name);
     } catch (e) {
       this.client._error(this.name, `cannot open a websocket: ${e.message || e}`, e);
       this.retry();
@@ -221,6 +231,7 @@ export class Client extends EventTarget {
     super();
     this.base = httpBase(base);
     this.options = { ...DEFAULTS, ...(options || {}) };
+    this.token = this.options.token ?? pageToken(this.base);
     this.subscriptions = new Set();
     this.senders = new Map(); // name -> { link, queue }
     this.myfltBytes = 8;
@@ -231,8 +242,11 @@ export class Client extends EventTarget {
   /** /csws.json: what the server offers.  Cached; refresh=true fetches it again. */
   info(refresh = false) {
     if (this._info === null || refresh) {
-      const p = fetch(this.base + "/csws.json", { cache: "no-store" })
+      const p = fetch(this._url(this.base + "/csws.json"), { cache: "no-store" })
         .then((r) => {
+          if (r.status === 401) {
+            throw new Error(`${this.base} wants a token: open the page with ?token=... or pass connect(base, { token })`);
+          }
           if (!r.ok) throw new Error(`${this.base}/csws.json: HTTP ${r.status}`);
           return r.json();
         })
@@ -349,6 +363,11 @@ export class Client extends EventTarget {
         this._error(name, `could not connect to ${name}: is the server at ${this.base} running?`);
       },
     );
+  }
+
+  // A URL of this server with the token, if there is one.
+  _url(url) {
+    return this.token ? `${url}?token=${encodeURIComponent(this.token)}` : url;
   }
 
   _error(name, message, cause) {

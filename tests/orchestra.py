@@ -1,0 +1,22 @@
+"""Orchestra snippets the tests share: values Csound computes from a k-cycle counter."""
+
+KSMPS = 32  # conftest.make_csd's default
+
+COUNTER = """
+  kcount init 0
+  kcount += 1
+"""
+
+# Fills an a-rate variable with count*1000 + offset + sample index.
+FILL_AUDIO = """
+opcode fill, a, kk
+  kbase, koff xin
+  asig init 0
+  kS = 0
+  while kS < ksmps do
+    vaset kbase * 1000 + koff + kS, kS, asig
+    kS += 1
+  od
+  xout asig
+endop
+"""

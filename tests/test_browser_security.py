@@ -1,0 +1,135 @@
+"""The token and framing in a real browser: pages of another localhost port.
+
+Headless Chromium (as in test_browser.py) opens a port's page with its
+token, then a page served by a small http.server on ANOTHER localhost port,
+which records every request it gets.  That page must neither obtain the
+token (no cookie, no Referer, nothing in its URLs) nor plant or use one, nor
+frame the port's page.
+"""
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from test_browser import browser  # noqa: F401 - its browser fixture (and its skip without Chromium)
+
+TOKEN = "S3cretTok"
+ORC = """instr 1
+  kcount init 0
+  kcount += 1
+  kecho init 0
+  kecho websocket {port}, kcount
+  if changed2(kecho) == 1 then
+    printf "got kecho %.3f\\n", kcount, kecho
+  endif
+endin"""
+
+# In the other port's page: try what a hostile page can, report what worked.
+ATTACK = """async (port) => {
+  const base = `http://127.0.0.1:${port}`;
+  for (const path of ["/csws.js?token=wrong", "/csws.d.ts?token=", "/?token=wrong"]) {
+    await fetch(base + path, { mode: "no-cors", credentials: "include" }).catch(() => {});
+  }
+  return await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, "kcount");
+    ws.onopen = () => { ws.close(); resolve("open"); };
+    ws.onerror = () => resolve("refused");
+  });
+}"""
+
+
+class OtherSite:
+    """A page server on another localhost port that records what browsers send it."""
+
+    def __init__(self, port: int) -> None:
+        self.requests: list[str] = []
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                site.requests.append(f"{self.requestline}\n{self.headers}")
+                body = b"<!DOCTYPE html><title>another port</title><p>another port</p>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def other_site(port2) -> Iterator[OtherSite]:
+    site = OtherSite(port2)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def context(browser):  # noqa: F811 - the fixture imported above
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+def started(perform, port: int):
+    p = perform(ORC.format(port=port), "i1 0 60", env={"CSWS_TOKEN": TOKEN})
+    p.wait_for("websocket server on")
+    return p
+
+
+def test_other_port_cannot_plant_or_use_the_token(perform, port, port2, other_site, context):
+    """Issue 15, point 1: a page on another localhost port asks for the public scripts with a wrong
+    token (which used to answer with the real token in a cookie), then opens a websocket."""
+    started(perform, port)
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{port2}/")
+    assert page.evaluate(ATTACK, port) == "refused"
+    assert all(TOKEN not in c["value"] for c in context.cookies()), context.cookies()
+    assert not any(TOKEN in r for r in other_site.requests), other_site.requests
+
+
+def test_token_reaches_only_its_own_page(perform, port, port2, other_site, context):
+    """Issue 15, point 2 (and 6): the page opened as documented, http://127.0.0.1:PORT/?token=...,
+    works both ways; another port's server never receives the token, its page cannot use the
+    port nor frame the page."""
+    p = started(perform, port)
+    ours = context.new_page()
+    ours.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
+    # The built-in page lists the variables: kcount's value keeps changing, kecho takes input.
+    value = ("() => { const row = [...document.querySelectorAll('#vars tbody tr')]"
+             ".find((r) => r.cells[0].textContent === 'kcount'); return row ? row.cells[3].textContent : null; }")
+    ours.wait_for_function(f"() => Number(({value})()) > 10")
+    first = ours.evaluate(value)
+    ours.wait_for_function(f"(v) => ({value})() !== v", arg=first)
+    ours.fill("input", "0.625")
+    ours.press("input", "Enter")
+    p.wait_for(r"got kecho 0\.625")
+
+    theirs = context.new_page()
+    theirs.goto(f"http://127.0.0.1:{port2}/")
+    assert theirs.evaluate(ATTACK, port) == "refused"
+    # Framing the port's page, token and all, is refused by the browser (frame-ancestors 'self').
+    theirs.evaluate("""(port) => new Promise((resolve) => {
+      const f = document.createElement("iframe");
+      f.onload = resolve;
+      setTimeout(resolve, 5000);
+      f.src = `http://127.0.0.1:${port}/?token=S3cretTok`;
+      document.body.append(f);
+    })""", port)
+    shown = [f.evaluate("() => document.body ? document.body.innerText : ''") for f in theirs.main_frame.child_frames]
+    assert len(shown) == 1 and "This page lists what the port offers" not in shown[0], shown
+    assert all(TOKEN not in c["value"] for c in context.cookies()), context.cookies()
+    assert other_site.requests and not any(TOKEN in r for r in other_site.requests), other_site.requests
