@@ -41,14 +41,14 @@ cdef extern from "bridge.h":
         csws_share *share
     ctypedef struct csws_api:
         int version
-        void *(*attach)(void *, csws_log_fn, int, uint32_t, double, int, uint64_t,
+        void *(*attach)(void *, csws_log_fn, int, uint32_t, uint32_t, double, int, uint64_t,
                         csws_var_spec *, int, csws_wake **, uint64_t *, char *, size_t) noexcept
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
         int (*configure)(void *, const char *, const char *, char *, size_t) noexcept
         void (*copy)(double *, const double *, size_t) noexcept nogil
-        void (*interleave)(double *, const double *, size_t, size_t) noexcept nogil
-        void (*deinterleave)(double *, const double *, size_t, size_t) noexcept nogil
+        void (*interleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
+        void (*deinterleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
     void csws_wake_clear(csws_wake *w) nogil
     void csws_wake_set_clients(csws_wake *w, uint32_t n) nogil
 
@@ -151,7 +151,7 @@ cdef void _set_err(char *err, size_t errlen, object e):
 
 
 cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
-                   double sr, int insno, uint64_t line, csws_var_spec *vars, int nvars,
+                   uint32_t engine_ksmps, double sr, int insno, uint64_t line, csws_var_spec *vars, int nvars,
                    csws_wake **wake, uint64_t *order, char *err, size_t errlen) noexcept with gil:
     cdef int i, d
     cdef csws_var_spec *v
@@ -168,11 +168,12 @@ cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
                 direction=Direction(v.direction),
                 shape=tuple(v.sizes[d] for d in range(v.dimensions)),
                 frame_bytes=v.frame_bytes,
-                init=init))
+                init=init,
+                ksmps=ksmps))
         logger = CsoundLog()
         logger.csound = csound
         logger.fn = log
-        inst = host.attach(<size_t>csound, logger, port, ksmps, sr, specs, insno, line)
+        inst = host.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line)
         for i, var in enumerate(inst.variables):
             vars[i].share = <csws_share *><size_t>var.share.address
         wake[0] = <csws_wake *><size_t>inst.port.wake.address

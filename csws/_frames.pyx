@@ -17,20 +17,23 @@ cdef void copy_frame(double *dst, const double *src, size_t n) noexcept nogil:
     memcpy(dst, src, n * sizeof(double))
 
 
+# Planar side: element e's samples start at e * stride (>= ksmps: Csound
+# lays an a[] out at its orchestra ksmps even where an instrument or UDO runs
+# at a smaller one of its own, whose ksmps samples come first in each element).
 cdef void interleave(double *dst, const double *src, size_t nelems,
-                     size_t ksmps) noexcept nogil:
+                     size_t ksmps, size_t stride) noexcept nogil:
     cdef size_t e, s
     for e in range(nelems):
         for s in range(ksmps):
-            dst[s * nelems + e] = src[e * ksmps + s]
+            dst[s * nelems + e] = src[e * stride + s]
 
 
 cdef void deinterleave(double *dst, const double *src, size_t nelems,
-                       size_t ksmps) noexcept nogil:
+                       size_t ksmps, size_t stride) noexcept nogil:
     cdef size_t e, s
     for s in range(ksmps):
         for e in range(nelems):
-            dst[e * ksmps + s] = src[s * nelems + e]
+            dst[e * stride + s] = src[s * nelems + e]
 
 
 # float32 on the wire, for clients that ask for it: converted here rather than
@@ -85,7 +88,7 @@ def interleave_array(planar):
     cdef double[::1] dst = out
     if dst.shape[0]:
         with nogil:
-            interleave(&dst[0], &src[0, 0], src.shape[0], src.shape[1])
+            interleave(&dst[0], &src[0, 0], src.shape[0], src.shape[1], src.shape[1])
     return out
 
 
@@ -108,7 +111,7 @@ def _planar(const real[::1] src, size_t n, real[:, ::1] dst):
     if src.shape[0]:
         with nogil:
             if real is double:
-                deinterleave(&dst[0, 0], &src[0], n, dst.shape[1])
+                deinterleave(&dst[0, 0], &src[0], n, dst.shape[1], dst.shape[1])
             else:
                 deinterleave32(&dst[0, 0], &src[0], n, dst.shape[1])
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 3
+#define CSWS_API_VERSION 4
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -108,9 +108,11 @@ typedef struct csws_api {
     /* GIL: register one opcode instance's variables on a port, starting its
        server if needed.  Returns a handle for detach(), or NULL with err set.
        `line` identifies the opcode line (instances of it share names), insno
-       its instrument; *order grows with every attach (the newest note wins). */
+       its instrument; *order grows with every attach (the newest note wins).
+       ksmps: the instance's own (an instrument or UDO may set its own, and
+       a-rate frames then hold that many samples); engine_ksmps: the orchestra's. */
     void *(*attach)(void *csound, csws_log_fn log, int port, uint32_t ksmps,
-                    double sr, int insno, uint64_t line, csws_var_spec *vars,
+                    uint32_t engine_ksmps, double sr, int insno, uint64_t line, csws_var_spec *vars,
                     int nvars, csws_wake **wake, uint64_t *order, char *err, size_t errlen);
     /* GIL: the instance ended; variables no other instance uses go away
        (their clients stay a moment, for a next note of the same line). */
@@ -123,8 +125,9 @@ typedef struct csws_api {
                      char *err, size_t errlen);
     /* nogil kernels */
     void (*copy)(double *dst, const double *src, size_t n);
-    void (*interleave)(double *dst, const double *src, size_t nelems, size_t ksmps);
-    void (*deinterleave)(double *dst, const double *src, size_t nelems, size_t ksmps);
+    /* a[]: planar (element e at e * stride) <-> interleaved ksmps x nelems */
+    void (*interleave)(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride);
+    void (*deinterleave)(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride);
 } csws_api;
 
 #endif /* CSWS_BRIDGE_H */

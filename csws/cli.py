@@ -73,7 +73,8 @@ def run(args: list[str], csound: str | None = None,
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card
 
 
-def demo(port: int, audio: str | None, csound: str | None = None, rtaudio: str | None = None) -> int:
+def demo(port: int, audio: str | None, csound: str | None = None, rtaudio: str | None = None,
+         secure: bool = False) -> int:
     """Run the bundled synth and serve its page; Ctrl-C stops it."""
     from importlib import resources
 
@@ -85,7 +86,8 @@ def demo(port: int, audio: str | None, csound: str | None = None, rtaudio: str |
             options.append(f"-+rtaudio={rtaudio}")
         host = os.environ.get("CSWS_HOST", "127.0.0.1")
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        print(f"csws demo: open http://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
+        scheme = "https" if secure or os.environ.get("CSWS_TLS_CERT") else "http"
+        print(f"csws demo: open {scheme}://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
         # The bundled piece compiles: with a sound card, a failure is the sound card's.
         failed = ("csws demo: Csound could not open the audio device (its messages above say why). "
                   "List the devices with `csound --devices`, then choose one: csws demo --audio dac:hw:1,0 "
@@ -116,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--max-string", type=int, metavar="BYTES", help="largest string from a client (4096)")
     p_run.add_argument("--handshake-timeout", type=float, metavar="SECONDS",
                        help="time a client may take to open its websocket (5)")
+    tls_help = "serve https and wss with a certificate made for this machine on first use (needs the tls extra)"
+    p_run.add_argument("--tls", choices=["self-signed"], help=tls_help)
+    p_run.add_argument("--tls-cert", metavar="FILE", help="serve https and wss with this PEM certificate")
+    p_run.add_argument("--tls-key", metavar="FILE", help="the certificate's key (default: in the same file)")
     p_run.add_argument("csound_args", nargs=argparse.REMAINDER, help="piece.csd [csound options]")
     p_demo = sub.add_parser("demo", help="run a bundled synth and serve its web page (http://127.0.0.1:8888/)")
     p_demo.add_argument("--port", type=int, default=8888, help="the port for the page and websockets (8888)")
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(csound --devices lists them)")
     p_demo.add_argument("--rtaudio", metavar="MODULE", help="the audio driver with --audio: pulse, alsa, jack...")
     p_demo.add_argument("--csound", metavar="6|7|PATH", help=choose)
+    p_demo.add_argument("--tls", choices=["self-signed"], help=tls_help + ": for phones (with --host 0.0.0.0)")
+    p_demo.add_argument("--host", help="the address to listen on (127.0.0.1; 0.0.0.0: every interface)")
     p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
     p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
     commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
@@ -151,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if ns.command == "demo":
-        return demo(ns.port, ns.audio, ns.csound, ns.rtaudio)
+        if ns.tls:
+            os.environ["CSWS_TLS_CERT"] = ns.tls
+        if ns.host:
+            os.environ["CSWS_HOST"] = ns.host
+        return demo(ns.port, ns.audio, ns.csound, ns.rtaudio, bool(ns.tls))
     flags = {
         "CSWS_STATIC_DIR": os.path.abspath(ns.static) if ns.static else None,
         "CSWS_HOST": ns.host,
@@ -160,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         "CSWS_MAX_CLIENTS": ns.max_clients,
         "CSWS_MAX_STRING": ns.max_string,
         "CSWS_HANDSHAKE_TIMEOUT": ns.handshake_timeout,
+        "CSWS_TLS_CERT": ns.tls or (os.path.abspath(ns.tls_cert) if ns.tls_cert else None),
+        "CSWS_TLS_KEY": os.path.abspath(ns.tls_key) if ns.tls_key else None,
     }
     for name, value in flags.items():
         if value is not None:

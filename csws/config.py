@@ -37,6 +37,9 @@ class Settings:
     max_clients: int = 64  # CSWS_MAX_CLIENTS: websocket clients per port (more get HTTP 503)
     max_string: int = MAX_STRING  # CSWS_MAX_STRING: bytes of UTF-8 in one string message from a client
     handshake_timeout: float = 5.0  # CSWS_HANDSHAKE_TIMEOUT: seconds a client may take to open its websocket
+    # https and wss (csws/tls.py): a PEM certificate file, or "self-signed"; its key ("": in the same file)
+    tls_cert: str = ""  # CSWS_TLS_CERT ("": plain http and ws)
+    tls_key: str = ""  # CSWS_TLS_KEY
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> "Settings":

@@ -143,8 +143,9 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-            page = f", page on http://{shown}:{number}/" if settings.static_dir or settings.index_html else ""
-            logger(f"csws: websocket server on ws://{shown}:{number}/{page}")
+            page = f", page on {'https' if port.ssl else 'http'}://{shown}:{number}/" \
+                if settings.static_dir or settings.index_html else ""
+            logger(f"csws: websocket server on {'wss' if port.ssl else 'ws'}://{shown}:{number}/{page}")
         elif port.server is not None:
             news = [v for v in variables if v.spec.kind.is_init and v.spec.direction is Direction.TO_WEB
                     and len(v.members) > 1]
@@ -208,8 +209,8 @@ async def _linger(port: Port) -> None:
             del _ports[port.number]
             port.server.stop_listening()  # the port is free for a new note from now on
     if last:
-        try:
-            await port.server.close()
+        try:  # its clients' variables went with the port's last note (not the performance)
+            await port.server.close("the instrument ended")
         finally:  # also when the loop stops meanwhile (cancelled)
             port.close()
 

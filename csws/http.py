@@ -54,7 +54,8 @@ if TYPE_CHECKING:  # server imports this module: no cycle at run time
     from csws.server import PortServer
 
 CHUNK = 64 << 10  # read on the loop: from the page cache this takes microseconds
-PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts"}
+PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts",
+            "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js"}  # play(), capture()
 GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/security.py)
 # Only this port's own pages may frame ours (clickjacking the sliders); no Referer
 # leaves a page, since its URL may carry ?token=.

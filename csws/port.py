@@ -12,11 +12,13 @@ import dataclasses
 import math
 import os
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from csws._bridge import Share, Wake
 from csws._ring import Ring
+from csws import tls
 from csws.config import Settings
 from csws.security import is_loopback
 from csws.variables import Direction, Kind, VarSpec
@@ -59,7 +61,7 @@ class Variable:
         """The spec with an array's size as Csound last saw it (it may resize the array)."""
         values = self.share.values if self.spec.kind.is_array else 0
         if values and values != self._current.values:
-            per = self.spec.values // max(math.prod(self.spec.shape), 1) or 1  # a[]: ksmps
+            per = self.spec.ksmps if self.spec.kind.is_audio else 1
             rest = math.prod(self.spec.shape[1:])
             n = values // per
             shape = (n // rest, *self.spec.shape[1:]) if rest and n % rest == 0 else (n,)
@@ -124,6 +126,17 @@ def listen(host: str, number: int) -> list[socket.socket]:
     return socks
 
 
+def _ssl_context(number: int, logger, settings: Settings) -> ssl.SSLContext:
+    """The port's SSL context; says which certificate it shows, for users to check on their phones."""
+    try:
+        cert, key = tls.certificate(settings.tls_cert, settings.tls_key)
+        context = tls.server_context(cert, key)
+    except (OSError, RuntimeError) as e:
+        raise ValueError(f"tls_cert (CSWS_TLS_CERT) = {settings.tls_cert!r}: {e}") from None
+    logger(f"csws: port {number}: https and wss with {cert}, SHA-256 fingerprint {tls.fingerprint(cert)}")
+    return context
+
+
 class Port:
     """One port of one Csound: its sockets, variables and the perf routine's wake-up."""
 
@@ -131,11 +144,13 @@ class Port:
         self.number = number
         self.csound = csound
         self.log = logger
-        self.ksmps = ksmps
+        self.ksmps = ksmps  # the orchestra's; a variable's own (setksmps) is its spec's
         self.sr = sr
         self.settings = settings  # read once, when the port opens
         # Replaced, never changed in place (Csound's thread writes it, the I/O loop reads it).
         self.variables: dict[str, Variable] = {}
+        # TLS is set up before binding: a missing certificate is an init error, the port left free.
+        self.ssl = _ssl_context(number, logger, settings) if settings.tls_cert else None
         self.sockets = listen(settings.host, number)
         # What was bound, not what was asked for: "127.1" or an alias of
         # localhost is loopback too, and the Host check depends on it.
@@ -152,22 +167,22 @@ class Port:
         streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
         if not streamed:
             return Ring(CONTROL_SLOTS, payload, spec.kind is Kind.S, header)
-        slots = math.ceil(self.settings.buffer_seconds * self.sr / self.ksmps)
+        slots = math.ceil(self.settings.buffer_seconds * self.sr / spec.ksmps)
         slots = max(4, min(slots, RING_MAX_BYTES // max(payload + header, 1)))
         return Ring(slots, payload, spec.kind is Kind.S, header)
 
-    def send_limit(self, frame_bytes: int) -> int:
+    def send_limit(self, spec: VarSpec, frame_bytes: int) -> int:
         # A client may queue about as much of the stream as a ring holds before it loses frames.
-        return max(64 << 10, int(frame_bytes * self.sr / self.ksmps * self.settings.buffer_seconds))
+        return max(64 << 10, int(frame_bytes * self.sr / spec.ksmps * self.settings.buffer_seconds))
 
     def variable(self, spec: VarSpec, line: int, insno: int) -> Variable:
-        return Variable(spec, self.ring_for(spec), self.send_limit(spec.frame_bytes), line, insno)
+        return Variable(spec, self.ring_for(spec), self.send_limit(spec, spec.frame_bytes), line, insno)
 
     def grow(self, var: Variable, payload: int) -> None:
         """A bigger ring for an array that outgrew its frames (on the I/O thread)."""
         payload = max(payload, 2 * (var.ring.capacity if var.ring is not None else 0))
         var.use(self.ring_for(var.spec, payload))
-        var.send_limit = max(var.send_limit, self.send_limit(payload))
+        var.send_limit = max(var.send_limit, self.send_limit(var.spec, payload))
 
     def close(self) -> None:
         """Let go of the port (its server, if any, has closed its own sockets)."""

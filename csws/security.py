@@ -78,7 +78,7 @@ def normalise_origin(origin: str) -> str:
 
 
 def origin_allowed(origin: str | None, host_header: str | None, listens_on_loopback: bool,
-                   allowed: tuple[str, ...]) -> bool:
+                   allowed: tuple[str, ...], scheme: str = "http") -> bool:
     """Whether a websocket handshake with this Origin header may go on."""
     if origin is None:  # not a browser: browsers always send Origin on websockets
         return True
@@ -99,8 +99,8 @@ def origin_allowed(origin: str | None, host_header: str | None, listens_on_loopb
     # A page this server served: its origin is our own address as the browser saw it.
     # On loopback only a loopback name or IP counts, else a page of any site could
     # rebind its DNS name to 127.0.0.1 and pass for ours.
-    if host_header and parts.scheme == "http":
-        own = normalise_origin("http://" + host_header)
+    if host_header and parts.scheme == scheme:  # https on a TLS port
+        own = normalise_origin(f"{scheme}://" + host_header)
         if origin == own:
             hname, _ = _split_host(host_header)
             return not listens_on_loopback or is_loopback(hname) or _is_ip(hname)
@@ -153,7 +153,8 @@ def _single(headers, name: str) -> str | None:
 
 
 def check(port: int, headers, path: str, websocket: bool, *, loopback: bool,
-          token: str, origins: tuple[str, ...], guarded: tuple[str, ...] = ()) -> Refusal | None:
+          token: str, origins: tuple[str, ...], guarded: tuple[str, ...] = (),
+          scheme: str = "http") -> Refusal | None:
     """None if the request may go on, else how to refuse it.
 
     `headers` is the request's websockets Headers; `loopback`: the port listens
@@ -185,7 +186,7 @@ def check(port: int, headers, path: str, websocket: bool, *, loopback: bool,
             )
     if not websocket:
         return None  # browsers keep other sites from reading plain HTTP answers (CORS)
-    if origin_allowed(origin, host, loopback, origins):
+    if origin_allowed(origin, host, loopback, origins, scheme):
         return None
     if normalise_origin(origin) == "null":
         return Refusal(

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.http11 import Request, Response
 
-from csws import __version__, clients, http, security
+from csws import __version__, clients, http, security, tls
 from csws.port import Port, Variable
 from csws.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
@@ -98,7 +98,9 @@ class PortServer:
         self._port = port
         self.wake = port.wake
         self._sockets = port.sockets
+        self._ssl = port.ssl
         self._servers: list[Server] = []
+        self._accepting: list[asyncio.Task] = []  # TLS ports accept themselves (tls.serve)
         self._nclients = 0
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = security.Throttle(WARN_INTERVAL)
@@ -126,7 +128,17 @@ class PortServer:
                 server_header=f"csws/{__version__}",
                 close_timeout=0.5,
                 logger=log,
+                start_serving=self._ssl is None,
             ))
+            if self._ssl is not None:
+                # asyncio's own accept loop cannot answer plain http on a TLS port; ours hands
+                # TLS clients to the protocol asyncio's would have made (websockets' factory).
+                server = self._servers[-1]
+                task = asyncio.ensure_future(
+                    tls.serve(sock, server.server._protocol_factory, self._ssl, self.settings.handshake_timeout))
+                self._accepting.append(task)
+                # websockets refuses handshakes (503) unless its server is serving: it is, while ours accepts.
+                server.is_serving = lambda task=task: not task.done()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.wake.reader, self._on_wake)
         _servers[self.port] = self
@@ -134,19 +146,22 @@ class PortServer:
 
     def stop_listening(self) -> None:
         """Close the listening sockets now: the port is free for whoever binds it next."""
+        for task in self._accepting:
+            task.cancel()
         for server in self._servers:
             server.server.close()
         for sock in self._sockets:
             sock.close()  # asyncio closes what it served; none of them if start failed
 
-    async def close(self) -> None:
-        """Stop serving, close every client (bounded); the Port closes its wake-up."""
+    async def close(self, reason: str = "the performance ended") -> None:
+        """Stop serving, close every client (bounded) with 1001 and reason; the Port closes its wake-up."""
         if _servers.get(self.port) is self:
             del _servers[self.port]
         asyncio.get_running_loop().remove_reader(self.wake.reader)
         self.stop_listening()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
         conns = [ws for server in self._servers for ws in server.connections]
-        await close_bounded(conns, 1001, "the performance ended")
+        await close_bounded(conns, 1001, reason)
         for server in self._servers:
             server.close(close_connections=False)
         await asyncio.wait([asyncio.ensure_future(s.wait_closed()) for s in self._servers] or
@@ -213,6 +228,7 @@ class PortServer:
         refusal = security.check(
             self.port, request.headers, request.path, upgrade, loopback=self.loopback,
             token=self.settings.token, origins=self.settings.origins, guarded=http.GUARDED,
+            scheme="https" if self._ssl else "http",
         )
         if refusal is not None:
             if refusal.warning:
@@ -261,7 +277,7 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [v.current_spec().describe(self.ksmps) for v in self.variables.values()],
+            "variables": [v.current_spec().describe() for v in self.variables.values()],
         }
 
     # ---- clients ----

@@ -73,6 +73,7 @@ class VarSpec:
     shape: tuple[int, ...]  # arrays: their dimensions; else ()
     frame_bytes: int  # one message of native MYFLT (strings: the maximum)
     init: bytes | None = None  # i, i[] and S inputs: their value at init
+    ksmps: int = 0  # of the instrument or UDO instance it lives in (setksmps): a-rate frames hold as many
 
     @property
     def values(self) -> int:
@@ -87,7 +88,7 @@ class VarSpec:
             return self.init.decode("utf-8", "replace")
         return self.init
 
-    def describe(self, ksmps: int) -> dict:
+    def describe(self) -> dict:
         """This variable as /csws.json lists it."""
         layout = "interleaved" if self.kind is Kind.AARR else "row-major" if self.kind.is_array else "scalar"
         if self.kind is Kind.A:
@@ -99,7 +100,7 @@ class VarSpec:
             "rate": self.kind.rate,
             "shape": list(self.shape),
             "values": self.values,
-            "frame_samples": ksmps if self.kind.is_audio else 1,
+            "frame_samples": self.ksmps if self.kind.is_audio else 1,
             "layout": layout,
             "dtype": "utf-8" if self.kind is Kind.S else "float64",
         }

@@ -4,7 +4,7 @@
 </CsOptions>
 <CsInstruments>
 ; Streaming audio to a web page: Csound sends an a-rate signal, ksmps samples
-; per message, and the page draws it and can play it with Web Audio.
+; per message, and the page draws it and plays it (client.play() in csws.js).
 ;
 ;   csws run --static examples examples/stream.csd
 ;   then open http://127.0.0.1:8888/stream.html

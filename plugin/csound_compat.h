@@ -34,7 +34,8 @@ static inline const char *csws_out_name(CSOUND *cs, OPDS *h, int i)
 static inline const char *csws_in_name(CSOUND *cs, OPDS *h, int i)
 { (void)cs; return GetInputArgName(h, (uint32_t)i); }
 static inline csws_type *csws_arg_type(CSOUND *cs, void *arg) { (void)cs; return GetTypeForArg(arg); }
-static inline uint32_t csws_ksmps(CSOUND *cs, OPDS *h) { (void)cs; return GetLocalKsmps(h); }
+static inline uint32_t csws_engine_ksmps(CSOUND *cs)
+{ return (uint32_t)(cs->GetEngineSr(cs) / cs->GetEngineKr(cs) + 0.5); }
 static inline double csws_sr(CSOUND *cs, OPDS *h) { (void)cs; return (double)GetLocalSr(h); }
 /* The entry's deinit field does it. */
 static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void *))
@@ -76,7 +77,7 @@ static inline int csws_in_count(CSOUND *cs, OPDS *h) { return cs->GetInputArgCnt
 static inline const char *csws_out_name(CSOUND *cs, OPDS *h, int i) { return cs->GetOutputArgName(h, i); }
 static inline const char *csws_in_name(CSOUND *cs, OPDS *h, int i) { return cs->GetInputArgName(h, i); }
 static inline csws_type *csws_arg_type(CSOUND *cs, void *arg) { return cs->GetTypeForArg(arg); }
-static inline uint32_t csws_ksmps(CSOUND *cs, OPDS *h) { (void)h; return (uint32_t)cs->GetKsmps(cs); }
+static inline uint32_t csws_engine_ksmps(CSOUND *cs) { return (uint32_t)cs->GetKsmps(cs); }
 static inline double csws_sr(CSOUND *cs, OPDS *h) { (void)h; return (double)cs->GetSr(cs); }
 static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void *))
 { cs->RegisterDeinitCallback(cs, p, fn); }
@@ -92,6 +93,15 @@ static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
 }
 
 #endif
+
+/* The ksmps of the instrument or UDO instance an opcode runs in (setksmps):
+   its perf routine runs engine_ksmps / ksmps times per engine k-cycle. */
+static inline uint32_t csws_ksmps(OPDS *h) { return h->insdshead->ksmps; }
+
+/* Sample-accurate notes (--sample-accurate): the samples of this block
+   before the note starts, and after it ends (the same fields on both majors). */
+static inline uint32_t csws_offset(OPDS *h) { return h->insdshead->ksmps_offset; }
+static inline uint32_t csws_early(OPDS *h) { return h->insdshead->ksmps_no_end; }
 
 /* The instrument an opcode runs in: 0 for the orchestra header. */
 static inline int csws_insno(OPDS *h) { return h->insdshead ? h->insdshead->insno : 0; }

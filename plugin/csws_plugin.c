@@ -55,6 +55,8 @@ typedef struct {
     uint32_t ksmps;
     int nvars;
     uint64_t order;            /* grows with each attach: the newest note wins */
+    uint64_t engine_kcycle;    /* the engine k-cycle of the last perf call */
+    uint64_t kcycle;           /* this perf call's frame: engine k-cycle and local sub-cycle */
     csws_var vars[CSWS_MAX_ARGS];
 } WEBSOCKET;
 
@@ -107,6 +109,15 @@ static size_t array_values(const ARRAYDAT *arr, int kind, uint32_t ksmps)
     for (d = 0; d < arr->dimensions; d++)
         n *= arr->sizes[d] > 0 ? (size_t)arr->sizes[d] : 0;
     return kind == CSWS_AARR ? n * ksmps : n;
+}
+
+/* MYFLTs from one a[] element to the next: Csound sizes an a[]'s elements
+   for the orchestra's ksmps, also in an instrument or UDO that runs at a
+   smaller one of its own (setksmps), whose ksmps samples come first. */
+static size_t a_stride(const ARRAYDAT *arr, uint32_t ksmps)
+{
+    size_t member = arr->arrayMemberSize > 0 ? (size_t)arr->arrayMemberSize / sizeof(MYFLT) : 0;
+    return member > ksmps ? member : ksmps;
 }
 
 static int is_array(int kind)
@@ -169,7 +180,8 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
                                  "from 1 to 65535", (double)portf);
         port = (int)portf;
     }
-    p->ksmps = csws_ksmps(cs, &p->h);
+    p->ksmps = csws_ksmps(&p->h);
+    p->engine_kcycle = UINT64_MAX;      /* none yet: the first call starts a count */
     p->nvars = nout + nin;
     memset(specs, 0, sizeof specs);
     for (i = 0; i < p->nvars; i++) {
@@ -237,7 +249,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         return csws_init_error(cs, "websocket: %s", err);
     started_api = p->api;
     err[0] = '\0';
-    p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, csws_sr(cs, &p->h),
+    p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, csws_engine_ksmps(cs), csws_sr(cs, &p->h),
                                csws_insno(&p->h), (uint64_t)(uintptr_t)p->h.optext,
                                specs, p->nvars, &p->wake, &p->order, err, sizeof err);
     if (p->handle == NULL)
@@ -298,7 +310,7 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
         memcpy(slot, &bytes, 4);
         if (v->kind == CSWS_AARR)
             p->api->interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
-                               nvals / p->ksmps, p->ksmps);
+                               nvals / p->ksmps, p->ksmps, a_stride(arr, p->ksmps));
         else
             p->api->copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
         return;
@@ -322,22 +334,22 @@ static void add_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t nva
         const ARRAYDAT *arr = (const ARRAYDAT *)v->arg;
         double *dst = (double *)(slot + CSWS_ARRAY_HEADER);
         uint32_t bytes;
-        size_t fe, ne = nvals / p->ksmps;
+        size_t fe, ne = nvals / p->ksmps, stride = a_stride(arr, p->ksmps);
         memcpy(&bytes, slot, 4);
         fe = bytes / sizeof(MYFLT) / p->ksmps;
         if (ne > fe)
             ne = fe;
         for (s = 0; s < p->ksmps; s++)
             for (e = 0; e < ne; e++)
-                dst[s * fe + e] += arr->data[e * p->ksmps + s];
+                dst[s * fe + e] += arr->data[e * stride + s];
     }
 }
 
-static void to_web(CSOUND *cs, WEBSOCKET *p, csws_var *v)
+static void to_web(WEBSOCKET *p, csws_var *v)
 {
     csws_share *sh = v->share;
     csws_ring *r;
-    uint64_t kc = csws_kcycle(cs) + 1;
+    uint64_t kc = p->kcycle;
     size_t nvals = 1;
     unsigned char *slot;
     int sum = v->kind == CSWS_A || v->kind == CSWS_AARR;
@@ -403,7 +415,7 @@ static csws_ring *from_ring(csws_var *v)
 static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame)
 {
     ARRAYDAT *arr = (ARRAYDAT *)v->arg;
-    size_t have = array_values(arr, v->kind, p->ksmps), got, s, e, ne, fe;
+    size_t have = array_values(arr, v->kind, p->ksmps), got, s, e, ne, fe, stride;
     uint32_t bytes;
     const double *src = (const double *)(frame + CSWS_ARRAY_HEADER);
     memcpy(&bytes, frame, 4);
@@ -414,14 +426,15 @@ static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame
     }
     fe = got / p->ksmps;
     ne = have / p->ksmps;
+    stride = a_stride(arr, p->ksmps);
     if (fe == ne) {
-        p->api->deinterleave(arr->data, src, ne, p->ksmps);
+        p->api->deinterleave(arr->data, src, ne, p->ksmps, stride);
         return;
     }
-    memset(arr->data, 0, have * sizeof(MYFLT));
+    memset(arr->data, 0, ne * stride * sizeof(MYFLT));
     for (s = 0; s < p->ksmps; s++)
         for (e = 0; e < ne && e < fe; e++)
-            arr->data[e * p->ksmps + s] = src[s * fe + e];
+            arr->data[e * stride + s] = src[s * fe + e];
 }
 
 /* Control data: the newest frame wins; i-rate latches the first. */
@@ -453,15 +466,31 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
         v->latched = 1;
 }
 
+/* --sample-accurate: in a block where the note starts or ends, the samples
+   outside it are zero, as Csound's own opcodes leave them (the block is
+   still consumed whole: one block per k-cycle). */
+static void silence_outside_note(WEBSOCKET *p, MYFLT *out, size_t nelems, size_t stride)
+{
+    uint32_t offset = csws_offset(&p->h), early = csws_early(&p->h);
+    size_t e;
+    if (out == NULL || (offset == 0 && early == 0) || offset + early > p->ksmps)
+        return;
+    for (e = 0; e < nelems; e++) {
+        memset(out + e * stride, 0, offset * sizeof(MYFLT));
+        memset(out + e * stride + p->ksmps - early, 0, early * sizeof(MYFLT));
+    }
+}
+
 /* Audio: a FIFO, one block per k-cycle; silence on underrun. */
 static void from_web_audio(WEBSOCKET *p, csws_var *v)
 {
     csws_ring *r = from_ring(v);
     uint64_t head = csws_ring_head(r);
     uint64_t oldest = csws_ring_oldest(r, head);
-    MYFLT *out = v->kind == CSWS_AARR ? ((ARRAYDAT *)v->arg)->data : (MYFLT *)v->arg;
-    size_t nsamps = v->kind == CSWS_AARR ? array_values((ARRAYDAT *)v->arg, v->kind, p->ksmps)
-                                         : p->ksmps;
+    const ARRAYDAT *arr = v->kind == CSWS_AARR ? (const ARRAYDAT *)v->arg : NULL;
+    MYFLT *out = arr ? arr->data : (MYFLT *)v->arg;
+    size_t nelems = arr ? array_values(arr, v->kind, p->ksmps) / p->ksmps : 1;
+    size_t stride = arr ? a_stride(arr, p->ksmps) : p->ksmps;
     if (v->cursor < oldest) {
         csws_ring_add_lost(r, oldest - v->cursor);
         v->cursor = oldest;
@@ -474,6 +503,7 @@ static void from_web_audio(WEBSOCKET *p, csws_var *v)
             p->api->copy(out, (const double *)src, p->ksmps);
         if (csws_ring_still_valid(r, v->cursor)) {
             v->cursor++;
+            silence_outside_note(p, out, nelems, stride);
             return;
         }
         csws_ring_add_lost(r, 1);
@@ -481,8 +511,8 @@ static void from_web_audio(WEBSOCKET *p, csws_var *v)
     } else if (v->cursor > 0) {
         csws_ring_add_underrun(r);  /* the stream has started, and ran dry */
     }
-    if (out != NULL)
-        memset(out, 0, nsamps * sizeof(MYFLT));
+    if (out != NULL && nelems > 0)  /* each element's ksmps samples, and what lies between */
+        memset(out, 0, ((nelems - 1) * stride + p->ksmps) * sizeof(MYFLT));
 }
 
 /* Arrays from the web: what size a client must send now (/csws.json). */
@@ -496,12 +526,19 @@ static void publish_size(WEBSOCKET *p, csws_var *v)
 static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
 {
     int i, sent = 0;
+    uint64_t ekc;
     if (p->handle == NULL)
         return OK;
+    /* Which frame this is: an instrument or UDO with a smaller ksmps of its own
+       runs several times per engine k-cycle, each a frame of its own; notes of
+       one line (one local ksmps) agree on the count, so their frames add up. */
+    ekc = csws_kcycle(cs);
+    p->kcycle = ekc == p->engine_kcycle ? p->kcycle + 1 : (ekc + 1) << 24;
+    p->engine_kcycle = ekc;
     for (i = 0; i < p->nvars; i++) {
         csws_var *v = &p->vars[i];
         if (v->direction == CSWS_TO_WEB) {
-            to_web(cs, p, v);
+            to_web(p, v);
             sent = 1;
             continue;
         }

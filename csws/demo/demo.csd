@@ -33,6 +33,15 @@ instr 1
   kcut = limit(kcutoff * (1 + klfo), 40, 12000)
   afilt moogladder asaw1 + asaw2, kcut, limit(kres, 0, 0.95)
   aout = afilt * port(limit(kamp, 0, 1), 0.02)
+
+  ; The page's microphone (Microphone button): a band-pass that follows the synth's cutoff
+  ; and a slow echo, mixed in; its level goes back to the page's meter (kmic).
+  amic init 0
+  aecho init 0
+  kmic = rms(amic)
+  avoice butterbp amic, kcut, kcut / 2
+  aecho vdelay3 avoice * 0.5 + aecho * 0.4, a(250), 1000
+  aout = aout + (avoice + aecho) * 2
   outs aout, aout
 
   ; To the web: the output (a), both oscillators (a[]), levels (k[]) and a spectrum (k[]).
@@ -48,6 +57,8 @@ instr 1
   kframe pvs2array kspectrum, kbinfreqs, fsig
 
   kfreq, kcutoff, kres, kamp, kdetune websocket $PORT, aout, aosc, klevels, kspectrum
+  ; aout is also what the page plays (Listen); amic comes from its microphone.
+  amic websocket $PORT, kmic
 
   ; Say on the Csound side what arrived from the page.
   if changed2(kfreq, kcutoff, kres, kamp, kdetune) == 1 then

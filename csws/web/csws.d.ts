@@ -105,6 +105,10 @@ export declare class Client extends EventTarget {
   send(name: string, value: SendValue): boolean;
   /** Send one block of an a-rate array, given per element. */
   sendChannels(name: string, channels: ArrayLike<number>[]): boolean;
+  /** Play an a-rate variable Csound sends (a: mono; a[]: a channel per element) through an AudioWorklet. */
+  play(name: string, options?: PlayOptions): Promise<Player>;
+  /** Send the microphone (or options.stream / options.source) into an a-rate variable Csound receives. */
+  capture(name: string, options?: CaptureOptions): Promise<Capture>;
   /** Open the socket of a variable the page will send to. */
   open(name: string): void;
   /** Close every socket and stop reconnecting. */
@@ -123,3 +127,56 @@ export default connect;
 export declare function deinterleave(frame: ArrayLike<number>, nelems: number, ksmps: number): Float64Array[];
 /** One array per element -> the interleaved message an a-rate array takes. */
 export declare function interleave(channels: ArrayLike<number>[]): Float64Array;
+
+export interface PlayOptions {
+  /** The AudioContext to play in (default: a new one, closed by stop()). */
+  context?: AudioContext | null;
+  /** The buffer to keep, in seconds (default 0.05). */
+  latency?: number;
+  /** Connect player.node to context.destination (default true). */
+  connect?: boolean;
+}
+
+export interface PlayerStats {
+  /** Seconds of Csound's audio played. */
+  played: number;
+  /** Times the buffer ran dry (silence until it holds `latency` again). */
+  underruns: number;
+  /** Seconds of audio skipped to catch up after a stall, or lost to a full buffer. */
+  dropped: number;
+  /** Seconds of audio waiting in the buffer now. */
+  buffered: number;
+  /** buffered plus the context's base and output latency, in seconds. */
+  latency: number;
+  /** The drift correction in force: the playback rate's relative change (at most +-0.002). */
+  adjust: number;
+}
+
+export declare class Player {
+  readonly name: string;
+  readonly context: AudioContext;
+  /** The AudioWorkletNode that plays (connect it elsewhere with connect: false). */
+  readonly node: AudioWorkletNode;
+  stats(): PlayerStats;
+  stop(): void;
+}
+
+export interface CaptureOptions {
+  /** The AudioContext to run in (default: the source's, else a new one). */
+  context?: AudioContext | null;
+  /** A MediaStream to send instead of the microphone. */
+  stream?: MediaStream | null;
+  /** An AudioNode to send instead of the microphone. */
+  source?: AudioNode | null;
+}
+
+export declare class Capture {
+  readonly name: string;
+  readonly context: AudioContext;
+  readonly node: AudioWorkletNode;
+  /** The microphone's stream, when capture() opened it (stop() ends it). */
+  readonly stream: MediaStream | null;
+  /** Blocks of ksmps frames sent, and dropped while the socket was not open. */
+  stats(): { sent: number; dropped: number };
+  stop(): void;
+}

@@ -56,10 +56,11 @@ function pageToken(base) {
 
 /** One websocket to one variable, reopened with back-off until closed. */
 class Link {
-  constructor(client, name, onMessage) {
+  constructor(client, name, onMessage, query = "") {
     this.client = client;
     this.name = name;
     this.onMessage = onMessage;
+    this.query = query; // per-client options (docs/protocol.md), e.g. dtype=float32
     this.ws = null;
     this.closed = false;
     this.attempts = 0;
@@ -78,7 +79,7 @@ class Link {
     if (this.closed) return;
     let ws;
     try {
-      ws = new WebSocket(this.client._url(wsURL(this.client.base)), this.name);
+      ws = new WebSocket(this.client._url(wsURL(this.client.base), this.query), this.name);
     } catch (e) {
       this.client._error(this.name, `cannot open a websocket: ${e.message || e}`, e);
       this.retry();
@@ -302,6 +303,107 @@ export class Client extends EventTarget {
     this._sender(name);
   }
 
+  /**
+   * Play an a-rate variable Csound sends (a: mono; a[]: a channel per element)
+   * through an AudioWorklet, resampled to the context's rate, its buffer kept
+   * near options.latency seconds.
+   */
+  async play(name, options) {
+    const o = { context: null, latency: 0.05, connect: true, ...(options || {}) };
+    const v = await this._audioVariable(name, "to_web", "play", o.context);
+    const context = o.context || new AudioContext({ latencyHint: "interactive" });
+    try {
+      await context.audioWorklet.addModule(new URL("csws-player.js", import.meta.url));
+      const info = await this.info();
+      const channels = v.values / v.frame_samples;
+      const node = new AudioWorkletNode(context, "csws-player", {
+        numberOfInputs: 0,
+        outputChannelCount: [channels],
+        processorOptions: { channels, sr: info.sr, latency: o.latency },
+      });
+      if (o.connect) node.connect(context.destination);
+      context.resume().catch(() => {}); // most browsers want a user's gesture first: the page's click
+      return new Player(this, name, context, node, !o.context, info);
+    } catch (e) {
+      if (!o.context) context.close();
+      this._error(name, `cannot play ${name}: ${e.message || e}`, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Send audio into an a-rate variable Csound receives (a, or a[] with one
+   * element per channel): the microphone by default, or options.stream (a
+   * MediaStream) or options.source (an AudioNode), resampled to Csound's sr.
+   */
+  async capture(name, options) {
+    const o = { context: null, stream: null, source: null, ...(options || {}) };
+    const given = o.context || (o.source && o.source.context) || null;
+    const v = await this._audioVariable(name, "from_web", "capture", given);
+    const channels = v.values / v.frame_samples;
+    const context = given || new AudioContext({ latencyHint: "interactive" });
+    let stream = null;
+    try {
+      if (!o.source && !o.stream) {
+        if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+          throw new Error("this browser offers no microphone (navigator.mediaDevices)");
+        }
+        // Csound gets the voice as it is: no echo cancelling, noise gate or gain riding.
+        stream = await navigator.mediaDevices.getUserMedia({
+          audio: { channelCount: channels, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+        });
+      }
+      const source = o.source || context.createMediaStreamSource(o.stream || stream);
+      await context.audioWorklet.addModule(new URL("csws-capture.js", import.meta.url));
+      const info = await this.info();
+      const node = new AudioWorkletNode(context, "csws-capture", {
+        numberOfInputs: 1,
+        numberOfOutputs: 1,
+        outputChannelCount: [1],
+        processorOptions: { channels, sr: info.sr, ksmps: info.ksmps },
+      });
+      source.connect(node);
+      node.connect(context.destination); // silent: only so that the graph runs it
+      context.resume().catch(() => {});
+      return new Capture(this, name, context, source, node, stream, given === null);
+    } catch (e) {
+      if (stream) for (const t of stream.getTracks()) t.stop();
+      if (given === null) context.close();
+      this._error(name, `cannot capture into ${name}: ${e.message || e}`, e);
+      throw e;
+    }
+  }
+
+  // The /csws.json entry of an a-rate variable going `direction`, or an error that says what is wrong.
+  async _audioVariable(name, direction, verb, context) {
+    const worklets = context ? !!context.audioWorklet : typeof AudioWorkletNode !== "undefined";
+    if (!globalThis.isSecureContext || !worklets) {
+      const here = globalThis.location ? globalThis.location.origin : "this page";
+      const message = `${verb}(${name}): browsers give audio worklets and the microphone only to secure pages ` +
+        `(https, or http on localhost), and ${here} is not one: serve it over TLS ` +
+        "(csws run --tls self-signed, see docs/settings.md) or open it as http://localhost";
+      this._error(name, message);
+      throw new Error(message);
+    }
+    const info = await this.info();
+    const v = info.variables.find((x) => x.name === name);
+    let problem = null;
+    if (v === undefined) {
+      problem = `${name} is not on offer (yet); on offer: ${info.variables.map((x) => x.name).join(", ") || "nothing yet"}`;
+    } else if (v.rate !== "a") {
+      problem = `${name} is ${v.type}: ${verb}() takes an a-rate variable (a or a[])`;
+    } else if (v.direction !== direction) {
+      problem = direction === "to_web" ? `${name} goes from the web to Csound: use capture()`
+        : `${name} goes from Csound to the web: use play()`;
+    }
+    if (problem !== null) {
+      this._error(name, problem);
+      throw new Error(problem);
+    }
+    return v;
+  }
+
+
   /** Close every socket; no more reconnection. */
   close() {
     for (const sub of [...this.subscriptions]) sub.close();
@@ -365,9 +467,10 @@ export class Client extends EventTarget {
     );
   }
 
-  // A URL of this server with the token, if there is one.
-  _url(url) {
-    return this.token ? `${url}?token=${encodeURIComponent(this.token)}` : url;
+  // A URL of this server with the token, if there is one, and options.
+  _url(url, query = "") {
+    const params = [this.token ? `token=${encodeURIComponent(this.token)}` : "", query].filter(Boolean);
+    return params.length ? `${url}?${params.join("&")}` : url;
   }
 
   _error(name, message, cause) {
@@ -386,6 +489,82 @@ export class Client extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
+
+// play()'s k-cycles per message: about 128 frames, so that small ksmps do not mean many small messages.
+const framesPerMessage = (ksmps) => Math.max(1, Math.min(4096, Math.round(128 / ksmps)));
+
+/** An a-rate variable playing in the browser (client.play()). */
+class Player {
+  constructor(client, name, context, node, ownContext, info) {
+    this.client = client;
+    this.name = name;
+    this.context = context;
+    this.node = node;
+    this._ownContext = ownContext;
+    this._stats = { played: 0, underruns: 0, dropped: 0, buffered: 0, adjust: 0 };
+    node.port.onmessage = (e) => { this._stats = e.data; };
+    // float32: what the worklet plays, and half the bytes on the wire.
+    const query = `dtype=float32&frames=${framesPerMessage(info.ksmps)}`;
+    this._link = new Link(client, name, (data) => {
+      if (typeof data !== "string") node.port.postMessage(data, [data]);
+    }, query);
+  }
+
+  /** {played, underruns, dropped, buffered, latency, adjust}; times in seconds. */
+  stats() {
+    const c = this.context;
+    const output = (c.baseLatency || 0) + (c.outputLatency || 0);
+    const { played, underruns, dropped, buffered, adjust } = this._stats;
+    return { played, underruns, dropped, buffered, latency: buffered + output, adjust };
+  }
+
+  stop() {
+    this._link.close();
+    this.node.disconnect();
+    if (this._ownContext) this.context.close();
+  }
+}
+
+/** Audio going from the browser into an a-rate variable (client.capture()). */
+class Capture {
+  constructor(client, name, context, source, node, stream, ownContext) {
+    this.client = client;
+    this.name = name;
+    this.context = context;
+    this.source = source;
+    this.node = node;
+    this.stream = stream; // the microphone's, if capture() opened it
+    this._ownContext = ownContext;
+    this._sent = 0;
+    this._dropped = 0;
+    this._link = new Link(client, name, () => {});
+    node.port.onmessage = (e) => {
+      for (const block of e.data) {
+        if (this._link.isOpen) {
+          this._link.send(block);
+          this._sent += 1;
+        } else {
+          this._dropped += 1; // not connected (yet, or again): live audio is not worth queueing
+        }
+      }
+    };
+  }
+
+  /** {sent, dropped}: blocks of ksmps frames. */
+  stats() {
+    return { sent: this._sent, dropped: this._dropped };
+  }
+
+  stop() {
+    this.node.port.postMessage("stop");
+    this._link.close();
+    this.source.disconnect(this.node);
+    this.node.disconnect();
+    if (this.stream) for (const t of this.stream.getTracks()) t.stop();
+    if (this._ownContext) this.context.close();
+  }
+}
+
 
 /** A client for the server at base (default: the page's own origin). */
 export function connect(base, options) {
