@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,16 +58,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _csound_command(lib: cs_lib.Library) -> str | None:
+    """The stock csound command, if it runs this Csound: the host where the plugin starts Python itself."""
+    command = shutil.which("csound")
+    if command is None or lib.origin != "system":
+        return None
+    try:
+        out = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"Csound version (\d+)", out.stdout + out.stderr)
+    return command if m and int(m.group(1)) == lib.major else None
+
+
 def trial(lib: cs_lib.Library) -> tuple[str, str]:
-    """Which websocket a piece gets in this Csound: ("ours" | "other" | "none" | "failed", Csound's output)."""
+    """Which websocket a piece gets in this Csound: ("ours" | "other" | "none" | "failed", Csound's output).
+    Run by the csound command where it runs this Csound, else by a Python host."""
     with tempfile.TemporaryDirectory(prefix="csws-doctor-") as tmp:
         csd = Path(tmp) / "trial.csd"
         csd.write_text(_PIECE.format(port=_free_port()))
+        command = _csound_command(lib)
         code = _TRIAL.format(path=lib.path, major=lib.major, origin=lib.origin, csd=str(csd))
+        argv = [command, str(csd), "-n", "-d"] if command else [sys.executable, "-c", code]
         env = {k: v for k, v in os.environ.items() if k != "CSWS_CSOUND"}
         try:
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp, env=env,
-                                  timeout=TRIAL_TIMEOUT)
+            proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, env=env, timeout=TRIAL_TIMEOUT)
         except subprocess.TimeoutExpired:
             return "failed", f"the trial piece did not end within {TRIAL_TIMEOUT:.0f} s"
     out = proc.stdout + proc.stderr
@@ -161,8 +177,16 @@ def doctor() -> int:
         print(f"  a piece gets:     {verdict}")
         if got != "ours":
             if got == "failed":
-                tail = "\n      ".join(out.strip().splitlines()[-6:])
+                lines = re.sub(r"\x1b\[[0-9;]*m", "", out).strip().splitlines()
+                errors = [line for line in lines if "ERROR" in line or "Error:" in line]
+                tail = "\n      ".join((errors or lines)[-4:])
                 problems.append(f"Csound {major}: the trial piece failed:\n      {tail}")
+                if "cannot import csws._bridge" in out and "libpy" not in os.environ.get("CS_OMIT_LIBS", ""):
+                    # Csound's libpy.so plugin loads the system's libpython first; a csws installed by
+                    # another build of the same Python version then fails to import.
+                    problems.append("Csound's Python plugin (libpy.so) brought in another Python build than the "
+                                    "one csws was installed with: export CS_OMIT_LIBS=libpy, or install csws "
+                                    "with the system's python3")
             elif plugin is None:
                 problems.append(f"Csound {major} does not load csound-websocket's plugin: run csws install "
                                 "(or give the piece --opcode-lib=\"$(csws plugin-path --csound "
