@@ -22,9 +22,10 @@ def _ignore_signals() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def run(args: list[str], csound: str | None = None) -> int:
+def run(args: list[str], csound: str | None = None,
+        compile_error: str = "csws: Csound could not compile the piece") -> int:
     """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
-    Ctrl-C stops it."""
+    Ctrl-C stops it.  Exits as the csound command would: 1 after any error, init errors included."""
     from csws import csound as csound_lib
     from csws.http import csd_with_html
 
@@ -48,7 +49,9 @@ def run(args: list[str], csound: str | None = None) -> int:
     print(f"csws: Csound {cs.version} ({lib.path}, {lib.origin})", file=sys.stderr, flush=True)
     try:
         if cs.compile([f"--opcode-lib={plugin}", *args]) != 0:
-            print("csws: Csound could not compile the piece", file=sys.stderr)
+            if any(a.startswith(("-odac", "-iadc")) for a in args) and "audio" not in compile_error:
+                compile_error += " or open the audio device (Csound's messages above say which)"
+            print(compile_error, file=sys.stderr)
             return 1
         result: list[int] = []
         worker = threading.Thread(target=lambda: result.append(cs.perform()), name="csound")
@@ -61,7 +64,7 @@ def run(args: list[str], csound: str | None = None) -> int:
             _ignore_signals()
             cs.stop()
             worker.join()
-        return 0 if not result or result[0] >= 0 else 1
+        return 0 if (not result or result[0] >= 0) and cs.errors() == 0 else 1
     finally:
         _ignore_signals()
         cs.destroy()
@@ -70,19 +73,27 @@ def run(args: list[str], csound: str | None = None) -> int:
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card
 
 
-def demo(port: int, audio: bool, csound: str | None = None, secure: bool = False) -> int:
+def demo(port: int, audio: str | None, csound: str | None = None, rtaudio: str | None = None,
+         secure: bool = False) -> int:
     """Run the bundled synth and serve its page; Ctrl-C stops it."""
     from importlib import resources
 
     files = resources.files("csws") / "demo"
     with resources.as_file(files / "demo.csd") as csd, resources.as_file(files / "index.html") as page:
         os.environ["CSWS_INDEX_HTML"] = str(page)
-        options = ["-odac", "-b256", "-B1024"] if audio else DEMO_REALTIME
+        options = [f"-o{audio}", "-b256", "-B1024"] if audio else DEMO_REALTIME
+        if audio and rtaudio:
+            options.append(f"-+rtaudio={rtaudio}")
         host = os.environ.get("CSWS_HOST", "127.0.0.1")
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         scheme = "https" if secure or os.environ.get("CSWS_TLS_CERT") else "http"
         print(f"csws demo: open {scheme}://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
-        return run([str(csd), f"--omacro:PORT={port}", *options], csound)
+        # The bundled piece compiles: with a sound card, a failure is the sound card's.
+        failed = ("csws demo: Csound could not open the audio device (its messages above say why). "
+                  "List the devices with `csound --devices`, then choose one: csws demo --audio dac:hw:1,0 "
+                  "(ALSA) or --audio dac2 (PortAudio); --rtaudio pulse|alsa|jack|portaudio picks the driver"
+                  if audio else "csws: Csound could not compile the piece")
+        return run([str(csd), f"--omacro:PORT={port}", *options], csound, failed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,14 +125,30 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("csound_args", nargs=argparse.REMAINDER, help="piece.csd [csound options]")
     p_demo = sub.add_parser("demo", help="run a bundled synth and serve its web page (http://127.0.0.1:8888/)")
     p_demo.add_argument("--port", type=int, default=8888, help="the port for the page and websockets (8888)")
-    p_demo.add_argument("--audio", action="store_true", help="play through the sound card (default: none)")
+    p_demo.add_argument("--audio", nargs="?", const="dac", metavar="DEVICE",
+                        help="play through the sound card (default: none): dac, or a device such as dac:hw:1,0 "
+                             "(csound --devices lists them)")
+    p_demo.add_argument("--rtaudio", metavar="MODULE", help="the audio driver with --audio: pulse, alsa, jack...")
     p_demo.add_argument("--csound", metavar="6|7|PATH", help=choose)
     p_demo.add_argument("--tls", choices=["self-signed"], help=tls_help + ": for phones (with --host 0.0.0.0)")
     p_demo.add_argument("--host", help="the address to listen on (127.0.0.1; 0.0.0.0: every interface)")
     p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
     p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
     commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
+    p_inst = sub.add_parser("install", help="put the plugin where every Csound host loads it (per-user directory)")
+    p_inst.add_argument("--csound", choices=["6", "7"], help="only this Csound major's (default: every one)")
+    sub.add_parser("uninstall", help="remove what csws install made")
+    sub.add_parser("doctor", help="why doesn't my websocket work? Each Csound found, and which websocket it gets")
     ns = parser.parse_args(argv)
+    if ns.command in ("install", "uninstall"):
+        from csws import install
+
+        return install.install([int(ns.csound)] if ns.csound else None) if ns.command == "install" \
+            else install.uninstall()
+    if ns.command == "doctor":
+        from csws.doctor import doctor
+
+        return doctor()
     if ns.command in commands.COMMANDS:
         return commands.main(ns)
     if ns.command == "plugin-path":
@@ -136,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["CSWS_TLS_CERT"] = ns.tls
         if ns.host:
             os.environ["CSWS_HOST"] = ns.host
-        return demo(ns.port, ns.audio, ns.csound, bool(ns.tls))
+        return demo(ns.port, ns.audio, ns.csound, ns.rtaudio, bool(ns.tls))
     flags = {
         "CSWS_STATIC_DIR": os.path.abspath(ns.static) if ns.static else None,
         "CSWS_HOST": ns.host,
@@ -153,4 +180,13 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[name] = str(value)
     if not ns.csound_args:
         parser.error("run: give a piece, e.g. csws run piece.csd")
+    # Everything after the piece goes to Csound, which would not know csws's flags.
+    ours = {a.split("=")[0] for a in ns.csound_args[1:]} & {
+        o for a in p_run._actions for o in a.option_strings if o not in ("-h", "--help")}
+    if ours:
+        flag = sorted(ours)[0]
+        parser.error(f"run: {flag} is csws's flag, not Csound's: put it before the piece "
+                     f"(csws run {flag} ... piece.csd [csound options])")
+    if ns.static and not os.path.isdir(ns.static):
+        parser.error(f"run: --static {ns.static}: no such directory")
     return run(ns.csound_args, ns.csound)

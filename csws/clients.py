@@ -110,6 +110,10 @@ def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str
     by_dtype: dict[str, list[ServerConnection]] = {}
     converted: dict[str, bytes | str] = {MYFLT: frame}
     for ws in conns:
+        if ws.transport.is_closing():
+            # Reset by its peer and not yet gone: writing would only make asyncio print warnings.
+            dropped += 1
+            continue
         client = _clients.get(ws)
         opts = client.options if client is not None else DEFAULT
         if opts.frames == 1:

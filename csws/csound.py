@@ -86,14 +86,67 @@ def _bundled() -> Library | None:
     return None
 
 
-def probe_major(path: str) -> int | None:
-    """The major of the Csound library at path, asked in a child process."""
-    code = f"import ctypes; print(ctypes.CDLL({path!r}).csoundGetVersion() // 1000)"
+def probe_version(path: str) -> int | None:
+    """csoundGetVersion() of the Csound library at path (6181: 6.18.1), asked in a child process."""
+    code = f"import ctypes; print(ctypes.CDLL({path!r}).csoundGetVersion())"
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
         return int(out.stdout.strip())
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
+
+
+def probe_major(path: str) -> int | None:
+    """The major of the Csound library at path, asked in a child process."""
+    version = probe_version(path)
+    return version // 1000 if version is not None else None
+
+
+def version_text(version: int) -> str:
+    """csoundGetVersion()'s number as Csound writes it: 6181 -> 6.18.1."""
+    return f"{version // 1000}.{version // 10 % 100}.{version % 10}"
+
+
+def user_plugin_dir(major: int) -> Path:
+    """The per-user plugin directory Csound (6.16 and later) loads after the system one:
+    CS_USER_PLUGINDIR, else the platform's place for this major."""
+    if os.environ.get("CS_USER_PLUGINDIR"):
+        return Path(os.environ["CS_USER_PLUGINDIR"])
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "csound" / f"{major}.0" / "plugins64"
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(local) / "csound" / f"{major}.0" / "plugins64"
+    return Path.home() / ".local" / "lib" / "csound" / f"{major}.0" / "plugins64"
+
+
+def plugin_dir_variable(major: int) -> str:
+    """The environment variable naming a major's system plugin directory."""
+    return f"OPCODE{major}DIR64"
+
+
+def system_plugin_dir(lib: Library) -> tuple[Path | None, str]:
+    """The system plugin directory a Csound loads, and how that is known."""
+    variable = plugin_dir_variable(lib.major)
+    if os.environ.get(variable):
+        return Path(os.environ[variable]), variable
+    if lib.origin.startswith("the csound extra"):
+        # Importing cycsound sets OPCODE7DIR64 to the wheel's plugins.
+        return Path(lib.path).parent.parent / "cycsound" / "plugins", "the cycsound wheel's"
+    if sys.platform.startswith("linux"):
+        # Debian's layout, next to the library; else Csound's built-in default.
+        debian = Path(lib.path).parent / "csound" / f"plugins64-{lib.major}.0"
+        if debian.is_dir():
+            return debian, "next to the library"
+        return Path("/usr/local/lib/csound") / f"plugins64-{lib.major}.0", "Csound's default"
+    return None, "Csound's built-in directory"
+
+
+def skips_user_dir(lib: Library) -> bool:
+    """The official macOS installer's Csound is built with CS_OPCODE_DIR, which skips
+    the per-user directory unless CS_USER_PLUGINDIR is set."""
+    return sys.platform == "darwin" and "CsoundLib64.framework" in lib.path \
+        and not os.environ.get("CS_USER_PLUGINDIR")
 
 
 def loaded_major() -> int | None:
@@ -163,8 +216,13 @@ class Csound:
 
     @property
     def version(self) -> str:
-        v = self._lib.csoundGetVersion()
-        return f"{v // 1000}.{v // 10 % 100}.{v % 10}"
+        return version_text(self._lib.csoundGetVersion())
+
+    def errors(self) -> int:
+        """Errors so far (init errors included): the csound command exits 1 when there were any."""
+        self._lib.csoundErrCnt.argtypes = [ctypes.c_void_p]
+        self._lib.csoundErrCnt.restype = ctypes.c_int
+        return self._lib.csoundErrCnt(self._cs)
 
     def _create(self) -> int:
         raise NotImplementedError

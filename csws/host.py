@@ -143,7 +143,9 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
-            logger(f"csws: websocket server on {'wss' if port.ssl else 'ws'}://{shown}:{number}/")
+            page = f", page on {'https' if port.ssl else 'http'}://{shown}:{number}/" \
+                if settings.static_dir or settings.index_html else ""
+            logger(f"csws: websocket server on {'wss' if port.ssl else 'ws'}://{shown}:{number}/{page}")
         elif port.server is not None:
             news = [v for v in variables if v.spec.kind.is_init and v.spec.direction is Direction.TO_WEB
                     and len(v.members) > 1]
@@ -164,6 +166,8 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         why = e.strerror or str(e)  # also a name lookup's ("Name or service not known")
         if e.errno == errno.EADDRINUSE:
             why += " (another program, or another Csound, listens on it)"
+        elif e.errno == errno.EACCES and number < 1024:
+            why += " (ports below 1024 need administrator rights: use a port from 1024 up, e.g. 8888)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
     warning = security.listen_warning(settings.host, number, settings.token, port.loopback)
     if warning:
@@ -173,7 +177,7 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
 
 def _add_counters(into: dict[tuple[int, str], dict[str, int]], number: int, var: Variable) -> None:
     """Add a variable's counters into a table keyed by (port, name)."""
-    acc = into.setdefault((number, var.spec.name), {"direction": var.spec.direction.name})
+    acc = into.setdefault((number, var.spec.name), {"direction": var.spec.direction.label})
     for k, v in var.counters().items():
         acc[k] = acc.get(k, 0) + v
 
@@ -277,7 +281,7 @@ def shutdown(csound: int) -> None:
         if logger is not None:
             for (number, name), acc in sorted(stats(csound).items()):
                 parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
-                way = "to web" if acc["direction"] == "TO_WEB" else "from web"
+                way = acc["direction"].replace("_", " ")
                 logger(f"csws: port {number} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)

@@ -45,6 +45,7 @@ from urllib.parse import unquote
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from csws import security
 from csws.config import Settings
 
 if TYPE_CHECKING:  # server imports this module: no cycle at run time
@@ -151,7 +152,12 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
     path = request.path.split("?", 1)[0].split("#", 1)[0]
     if path == "/csws.json":
         body = json.dumps(server.describe(), indent=1).encode()
-        return _ok(body, "application/json", method)
+        # Readable by the pages the websocket Origin check allows (a local dev server), only those.
+        origin = request.headers.get("Origin")
+        cors = [("Access-Control-Allow-Origin", origin)] if origin and security.origin_allowed(
+            origin, request.headers.get("Host"), security.is_loopback(server.settings.host),
+            server.settings.origins) else []
+        return _ok(body, "application/json", method, [*cors, ("Vary", "Origin")])
     if path in PACKAGED:
         body = (resources.files("csws") / "web" / PACKAGED[path]).read_bytes()
         # Any page may load the client, also one opened from a file.

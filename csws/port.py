@@ -80,13 +80,12 @@ class Variable:
         ring = self.ring
         lost = ring.lost if ring is not None else 0
         if self.spec.direction is Direction.TO_WEB:
-            return {"sent": self.sent, "dropped": self.dropped + lost}
-        return {
-            "received": self.received,
-            "rejected": self.rejected,
-            "dropped": lost,
-            "underruns": ring.underruns if ring is not None else 0,
-        }
+            # rejected: clients closed for sending to a variable that only goes to the web
+            return {"sent": self.sent, "dropped": self.dropped + lost, "rejected": self.rejected}
+        counts = {"received": self.received, "rejected": self.rejected, "dropped": lost}
+        if self.spec.kind.is_audio:  # only audio can run dry
+            counts["underruns"] = ring.underruns if ring is not None else 0
+        return counts
 
     def latest_message(self) -> bytes | str | None:
         """What a client joining now gets at once (control data only)."""

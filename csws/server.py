@@ -249,10 +249,11 @@ class PortServer:
         ]
         if not any(p in self.variables for p in offered):
             asked = ", ".join(offered) or "none"
-            body = (
-                f"csws: no variable named by the subprotocol ({asked}); "
-                f"on offer: {', '.join(sorted(self.variables)) or 'nothing yet'}\n"
-            )
+            on_offer = ", ".join(sorted(self.variables)) or "nothing yet"
+            body = f"csws: no variable named by the subprotocol ({asked}); on offer: {on_offer}\n"
+            # A browser sees only 1006, never this body: Csound's console has to say it.
+            self._warn("subprotocol", f"csws: port {self.port}: refused a websocket asking for {asked} "
+                                      f"(HTTP 400): no such variable; on offer: {on_offer}")
             return connection.respond(HTTPStatus.BAD_REQUEST, body)
         return None
 
@@ -305,13 +306,23 @@ class PortServer:
                     self._oversized(var, len(message), limit)
                     await ws.close(1009, f"message too big (at most {limit} bytes)")
                     break
-                if var.spec.direction is Direction.FROM_WEB and var.ring is not None:
+                if var.spec.direction is Direction.TO_WEB:
+                    await self._wrong_way(var, ws)
+                    break
+                if var.ring is not None:
                     self._receive(var, message)
         except ConnectionClosed as e:
             if e.sent is not None and e.sent.code == 1009:
                 self._oversized(var, None, limit)
         finally:
             self._leave(var, ws)
+
+    async def _wrong_way(self, var: Variable, ws: ServerConnection) -> None:
+        """A message to a variable Csound only sends: close that client, saying so, rather than drop it."""
+        var.rejected += 1
+        self._warn(var.spec.name, f"csws: port {self.port}: a client sent a message to {var.spec.name}, which "
+                                  "goes from Csound to the web; closed that client (1008)")
+        await ws.close(1008, f"{var.spec.name} goes from Csound to the web: it takes no messages"[:120])
 
     def _oversized(self, var: Variable, size: int | None, limit: int) -> None:
         var.rejected += 1

@@ -55,6 +55,11 @@ class Direction(enum.IntEnum):
     TO_WEB = 0  # an opcode input: Csound sends it
     FROM_WEB = 1  # an opcode output: Csound receives it
 
+    @property
+    def label(self) -> str:
+        """The name /csws.json, csws.stats() and the clients use: "to_web" or "from_web"."""
+        return self.name.lower()
+
 
 class BadMessage(ValueError):
     """A client's message does not fit the variable it was sent to."""
@@ -90,7 +95,7 @@ class VarSpec:
             layout = "block"
         return {
             "name": self.name,
-            "direction": "to_web" if self.direction is Direction.TO_WEB else "from_web",
+            "direction": self.direction.label,
             "type": self.kind.csound_type,
             "rate": self.kind.rate,
             "shape": list(self.shape),

@@ -231,7 +231,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             ARRAYDAT *arr = (ARRAYDAT *)arg;
             if (arr->data == NULL || arr->sizes == NULL || arr->dimensions < 1)
                 return csws_init_error(cs, "websocket: array %s must be initialised "
-                                     "before websocket uses it (e.g. %s init 8), "
+                                     "before websocket uses it (e.g. %s[] init 8), "
                                      "so that its size is known", s->name, s->name);
             s->frame_bytes = array_values(arr, kind, p->ksmps) * sizeof(MYFLT);
             s->dimensions = arr->dimensions;

@@ -434,7 +434,7 @@ def test_counters_match_what_clients_got(perform, port):
     assert res["received"] > 1000
     assert got["sent"] == res["received"] and got["dropped"] == 0
     rep = report(text, port, "kcount")
-    assert rep == {"sent": res["received"], "dropped": 0}
+    assert rep == {"sent": res["received"], "dropped": 0, "rejected": 0}
 
 
 # ------------------------------------------------------------------ no stalls

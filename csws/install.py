@@ -1,0 +1,156 @@
+"""`csws install` / `csws uninstall`: our plugin in each Csound major's per-user plugin directory.
+
+Csound 6.16 and later load the per-user directory by default, after the system
+one, so every host (the csound command, CsoundQt, Cabbage, ctcsound, cycsound)
+gets the opcode with no option.  The plugin goes there as a symlink to the
+installed package's file: the plugin finds the Python and the csws package
+that installed it from its own real path (plugin/pyembed.c: dladdr, then
+realpath).  Where symlinks cannot be made (Windows without the privilege) it
+is a copy, which serves hosts that are Python programs able to import csws.
+
+What install made is recorded in a manifest, so that install never replaces a
+file it did not make and uninstall removes exactly what it made.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from csws import csound, plugin_majors, plugin_path
+
+
+def manifest_path() -> Path:
+    """Where install records what it made (the platform's per-user data directory)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "csws" / "installed.json"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "csws" / "installed.json"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "csws" / "installed.json"
+
+
+def load_manifest() -> dict:
+    """{"files": {path: what it points to}, "dirs": [directories install created]}."""
+    try:
+        return json.loads(manifest_path().read_text())
+    except (OSError, ValueError):
+        return {"files": {}, "dirs": []}
+
+
+def _save(manifest: dict) -> None:
+    path = manifest_path()
+    if not manifest["files"] and not manifest["dirs"]:
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _ours(path: Path, manifest: dict) -> bool:
+    """A file install made and nobody has replaced since."""
+    recorded = manifest["files"].get(str(path))
+    if recorded is None or not os.path.lexists(path):
+        return False
+    if path.is_symlink():
+        return os.readlink(path) == recorded
+    return recorded == "copy"
+
+
+def _made_dirs(directory: Path) -> list[Path]:
+    """The directories that creating `directory` makes, outermost first."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    return missing[::-1]
+
+
+def install(majors: list[int] | None = None) -> int:
+    """Put the plugin of each major into its per-user directory; prints what it did."""
+    chosen = majors or plugin_majors()
+    if not chosen:
+        print("csws: this csound-websocket has no plugin at all: reinstall it (docs/csound-versions.md)",
+              file=sys.stderr)
+        return 1
+    if majors is None and os.environ.get("CS_USER_PLUGINDIR") and len(chosen) > 1:
+        # One directory for both majors: each would refuse the other's plugin with a warning.
+        print(f"csws: CS_USER_PLUGINDIR={os.environ['CS_USER_PLUGINDIR']} is the per-user directory of every "
+              "Csound major: say which major's plugin to put there (csws install --csound 6 or --csound 7)",
+              file=sys.stderr)
+        return 1
+    manifest = load_manifest()
+    status = 0
+    for major in chosen:
+        try:
+            source = Path(plugin_path(major))
+        except FileNotFoundError as e:
+            print(f"csws: {e}", file=sys.stderr)
+            status = 1
+            continue
+        directory = csound.user_plugin_dir(major)
+        target = directory / source.name
+        if _ours(target, manifest):
+            if target.is_symlink() and os.readlink(target) == str(source):
+                print(f"Csound {major}: {target} is already installed (-> {source})")
+                continue
+            target.unlink()  # ours, from another install of csws (or a copy): this one replaces it
+        elif os.path.lexists(target):
+            print(f"csws: Csound {major}: {target} exists and csws install did not make it: left alone. "
+                  f"Remove it yourself if it is an old copy of this plugin, then run csws install again",
+                  file=sys.stderr)
+            status = 1
+            continue
+        for made in _made_dirs(directory):
+            made.mkdir()
+            manifest["dirs"].append(str(made))
+        try:
+            target.symlink_to(source)
+            manifest["files"][str(target)] = str(source)
+            how = f"-> {source}"
+        except OSError:  # no symlinks here (Windows without the privilege)
+            shutil.copy2(source, target)
+            manifest["files"][str(target)] = "copy"
+            how = f"a copy of {source}"
+        _save(manifest)
+        print(f"Csound {major}: installed {target} ({how})")
+    if manifest["files"]:
+        print("Every Csound host now finds the websocket opcode (csws doctor checks it). "
+              "To undo: csws uninstall")
+    return status
+
+
+def uninstall() -> int:
+    """Remove exactly what install made (files still as install left them, and the
+    directories it created, if empty)."""
+    manifest = load_manifest()
+    if not manifest["files"] and not manifest["dirs"]:
+        print("csws: nothing to uninstall (csws install has made nothing here)")
+        return 0
+    status = 0
+    for name in list(manifest["files"]):
+        path = Path(name)
+        if _ours(path, manifest):
+            path.unlink()
+            print(f"removed {path}")
+        elif os.path.lexists(path):
+            print(f"csws: {path} was replaced since csws install made it: left alone", file=sys.stderr)
+            status = 1
+        del manifest["files"][name]
+    for name in reversed(manifest["dirs"]):
+        try:
+            Path(name).rmdir()
+            print(f"removed {name}/")
+        except FileNotFoundError:
+            pass
+        except OSError:
+            print(f"csws: {name}/ is not empty (other plugins?): left alone")
+    manifest["dirs"] = []
+    _save(manifest)
+    return status
