@@ -22,13 +22,14 @@ from conftest import REALTIME, Performance, make_csd
 from wsclient import connect_var, f64, frames
 
 
-def get(port: int, path: str, timeout: float = 15.0, method: str = "GET") -> tuple[int, dict, bytes]:
+def get(port: int, path: str, timeout: float = 15.0, method: str = "GET",
+        headers: dict | None = None) -> tuple[int, dict, bytes]:
     """(status, headers, body) of one request, retrying while the server comes up."""
     deadline = time.monotonic() + timeout
     while True:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn.request(method, path)
+            conn.request(method, path, headers=headers or {})
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         except OSError:

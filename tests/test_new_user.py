@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import http.client
 import os
 import shutil
 import socket
@@ -23,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import REALTIME, make_csd
 from test_hosts import seed_orc
+from test_http import get
 from wsclient import connect_var, frames
 
 
@@ -70,29 +70,12 @@ def test_demo_says_the_sound_card_failed_and_how_to_choose_one(csound):
     assert "could not compile the piece" not in out
 
 
-def http_get(port: int, path: str, headers: dict, timeout: float = 15) -> tuple[int, dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-        finally:
-            conn.close()
-
-
 def test_csws_json_is_readable_by_pages_the_origin_check_allows(perform, port):
     perform(seed_orc(port), "i1 0 30")
     dev = "http://localhost:5173"  # a local dev server (vite): its websockets are allowed
-    status, headers = http_get(port, "/csws.json", {"Origin": dev})
+    status, headers, _ = get(port, "/csws.json", headers={"Origin": dev})
     assert status == 200 and headers.get("access-control-allow-origin") == dev
-    status, headers = http_get(port, "/csws.json", {"Origin": "https://elsewhere.example"})
+    status, headers, _ = get(port, "/csws.json", headers={"Origin": "https://elsewhere.example"})
     assert status == 200 and "access-control-allow-origin" not in headers, "other sites may not read it"
 
 
