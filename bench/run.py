@@ -1,7 +1,7 @@
 """Benchmarks: our `websocket` opcode on Csound 6 and on Csound 7, and the
 original, side by side.
 
-    python bench/run.py            # everything, about 5-6 minutes
+    python bench/run.py            # everything, about 5-6 minutes, and 2.5 for the sound card
     python bench/run.py --quick    # shorter runs, for a smoke test
 
 Every column runs the same orchestras.  Ours runs under `csws run --csound 6`
@@ -14,6 +14,17 @@ opcode.
 Real-time runs use sr=48000, ksmps=32, `-odac -+rtaudio=null -b32 -B64`:
 real-time pacing without a sound card.  Clients are Python websockets
 clients over loopback, in this process.
+
+The sound card section (ours only: the original has no play()) plays a
+variable with csws.js's client.play() at its defaults in headless Chromium
+(Playwright; CSWS_CHROMIUM, default /usr/bin/chromium) into a recorder
+worklet (connect: false), for 60 s (20 s with --quick) after a 2 s warm-up.
+Csound makes a pulse about every 0.1 s whose level names it; latency is the time
+from the k-cycle that made a pulse to the render quantum in which the
+recorder sees it, on one clock (CLOCK_REALTIME: time.time() here, Date.now()
+in the worklet).  Each k-cycle's time comes from a k-rate counter this
+process receives from Csound over loopback (bench_soundcard says how).
+Underruns are player.stats()'s; the audio thread's CPU is read from /proc.
 """
 from __future__ import annotations
 
@@ -65,6 +76,7 @@ class Run:
     orc: str
     score: str
     options: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's
     lines: list[tuple[float, str]] = field(default_factory=list)
     exit_time: float = 0.0
     cpu: float = 0.0
@@ -89,7 +101,8 @@ class Run:
             cmd = [TIME, "-f", "%M", "-o", str(self._time_out), *cmd]
         self.t_start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=WORK, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, cwd=WORK, start_new_session=True,
+                                     env={**os.environ, **self.env})
         if not TIME:
             threading.Thread(target=self._sample_hwm, daemon=True).start()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -451,16 +464,233 @@ def ring_bytes() -> dict:
     return out
 
 
+# -------------------------------------------------------------- sound card
+
+# k-cycles between pulses (104.7 ms): a prime, so that pulses fall at every phase of the render
+# quantum and of the output's periods (ten per second would meet a 10 ms period at one phase only).
+PULSE_EVERY = 157
+SOUNDCARD_WARMUP = 2.0  # s of play() before the measurement: its first buffering and fade-in
+
+# Every PULSE_EVERY k-cycles, one k-cycle of constant level (32 samples: the resampler cannot
+# blur its level, only its edges).  The level names the pulse modulo 8 (+-0.2 .. +-0.8), so a
+# pulse is told from its neighbours up to 0.8 s of latency.  kcount goes to
+# the bench itself, which timestamps every k-cycle.
+SOUNDCARD_ORC = """instr 1
+  kcount init 0
+  kcount += 1
+  klevel = 0
+  if kcount % {every} == 0 then
+    kcode = (kcount / {every}) % 8
+    klevel = (1 + kcode % 4) * 0.2 * (kcode < 4 ? 1 : -1)
+  endif
+  aclick upsamp klevel
+  kd websocket {port}, aclick, kcount
+endin"""
+
+# play() at its defaults into a worklet that timestamps each pulse's first quantum with Date.now():
+# the audio thread has no performance.now(), and Date.now() reads CLOCK_REALTIME, as Python's time.time().
+SOUNDCARD_PAGE = """<!DOCTYPE html>
+<script type="module">
+import { connect } from "/csws.js";
+const cs = connect();
+window.errors = [];
+cs.addEventListener("error", (e) => window.errors.push(e.detail.message));
+const RECORDER = `registerProcessor("pulses", class extends AudioWorkletProcessor {
+  constructor() { super(); this.armed = false; this.wait = 0; this.t = 0; }
+  process(inputs) {
+    const now = Date.now();
+    const x = inputs[0][0];
+    for (let i = 0; x && i < x.length; i++) {
+      const v = Math.abs(x[i]);
+      if (this.wait > 0) {  // the level, 8 samples in: past the edge's interpolation
+        if (--this.wait === 0) this.port.postMessage([this.t, x[i]]);
+      } else if (this.armed && v > 0.1) {
+        this.armed = false; this.t = now; this.wait = 8;
+      } else if (v < 0.05) this.armed = true;
+    }
+    return true;
+  }
+});`;
+window.start = async () => {
+  window.pulses = [];
+  window.player = await cs.play("aclick", { connect: false });
+  const context = player.context;
+  await context.audioWorklet.addModule(URL.createObjectURL(new Blob([RECORDER], { type: "text/javascript" })));
+  const rec = new AudioWorkletNode(context, "pulses");
+  rec.port.onmessage = (e) => pulses.push(e.data);
+  player.node.connect(rec);
+  rec.connect(context.destination);  // so that the graph pulls it; it outputs silence
+  await context.resume();
+  return { rate: context.sampleRate, output: (context.baseLatency || 0) + (context.outputLatency || 0) };
+};
+window.ready = true;
+</script>
+"""
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid (Playwright's driver, Chromium and its children)."""
+    parent = {}
+    for d in Path("/proc").iterdir():
+        try:
+            parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError, IndexError):
+            continue
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        found.update(kids)
+        todo += kids
+    return found
+
+
+def _cpu_ticks(stat: Path) -> int:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _audio_thread() -> tuple[Path, Path]:
+    """The stat files of our Chromium renderer's audio thread, and of its process.
+
+    Chromium renders a page's Web Audio graph, AudioWorklets included, on a real-time thread
+    whose name comm cuts to "Realtime AudioW".  Only this process's descendants count: other
+    Chromiums may run on the machine.
+    """
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                if (task / "comm").read_text().strip() == "Realtime AudioW":
+                    found.append((task / "stat", Path(f"/proc/{pid}/stat")))
+        except OSError:
+            continue
+    if len(found) != 1:
+        raise RuntimeError(f"expected one Chromium audio worklet thread, found {len(found)}")
+    return found[0]
+
+
+def bench_soundcard(impl: str, seconds: float) -> dict:
+    """Csound-to-recorder latency of client.play() at its defaults, and the page's audio thread CPU.
+
+    One clock: CLOCK_REALTIME, read by time.time() here and Date.now() in the page's worklet.
+    - When Csound ran k-cycle n: the bench receives kcount from every k-cycle over loopback.
+      Csound's pacing makes k-cycle n due at t0 + n/kr; arrival - n/kr, at its lowest over
+      +-1 s, is t0 plus the least delivery delay, so a pulse's k-cycle is dated t0 + n/kr.
+      That delay (a fraction of the k-rate round trip's 0.8 ms) is the one amount the figure
+      leaves out.  A k-cycle Csound ran late is dated when it was due: its lateness counts as
+      latency (it would be heard), and a late arrival here cannot shorten the figure.
+    - When the recorder saw the pulse: Date.now() as the recorder's process() begins the render
+      quantum in which the edge crosses 0.1, plus 0.5 ms (Date.now() counts whole milliseconds).  That is when
+      Chromium's audio thread handed the pulse on towards the output device; the context's
+      baseLatency + outputLatency (its estimate of the rest of the way to a speaker) is shown
+      beside, not added.
+    - Underruns from player.stats(), over the measurement.  CPU: utime + stime of the renderer's
+      audio thread from /proc (it runs the player's worklet, the recorder's and the graph).
+    """
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    site = WORK / f"site-{impl}"
+    site.mkdir()
+    (site / "index.html").write_text(SOUNDCARD_PAGE)
+    run = Run(impl, SOUNDCARD_ORC.format(every=PULSE_EVERY, port=port), f"i1 0 {seconds + 60:.0f}", REALTIME,
+              env={"CSWS_STATIC_DIR": str(site)}).start()
+    counts: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    async def collect() -> None:
+        ws = await connect_var(port, "kcount")
+        while not stop.is_set():
+            try:
+                m = await asyncio.wait_for(ws.recv(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            counts.append((time.time(), float(np.frombuffer(m, np.float64)[0])))
+        await ws.close()
+
+    collector = threading.Thread(target=asyncio.run, args=(collect(),), daemon=True)
+    try:
+        run.wait_for(r"csws: websocket server on")
+        collector.start()
+        chromium = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("() => window.ready")
+            # The one-clock premise, checked: the page's Date.now() between two readings of ours.
+            before, now, after = time.time() * 1e3, page.evaluate("Date.now()"), time.time() * 1e3
+            if not before - 1 <= now <= after + 1:
+                raise RuntimeError(f"the page's clock is not ours: {now} outside [{before}, {after}]")
+            context = page.evaluate("() => start()")
+            time.sleep(SOUNDCARD_WARMUP)
+            thread, process = _audio_thread()
+            t0, cpu0, all0 = time.time(), _cpu_ticks(thread), _cpu_ticks(process)
+            stats0 = page.evaluate("() => player.stats()")
+            time.sleep(seconds)
+            t1, cpu1, all1 = time.time(), _cpu_ticks(thread), _cpu_ticks(process)
+            stats1 = page.evaluate("() => player.stats()")
+            pulses = page.evaluate("() => pulses")
+            errors += page.evaluate("() => window.errors")
+            load = os.getloadavg()[0]
+            browser.close()
+        if errors:
+            raise RuntimeError(f"{impl}: the page reported {errors}")
+    finally:
+        stop.set()
+        collector.join(5)
+        run.kill()
+
+    arrival = np.array([a for a, _ in counts])
+    count = np.array([c for _, c in counts])
+    late = arrival - count / KR
+    block = (count // KR).astype(int)  # 1 s blocks of k-cycles
+    floor = {b: late[block == b].min() for b in np.unique(block)}
+    base = float(np.median(late))  # any offset near t0 will do to find a pulse's most recent k-cycle
+
+    def due(n: int) -> float:
+        b = int(n // KR)
+        return min(floor[k] for k in (b - 1, b, b + 1) if k in floor) + n / KR
+
+    lat, unread = [], 0
+    for t_ms, level in pulses:
+        seen = (t_ms + 0.5) / 1e3
+        if not t0 <= seen <= t1:
+            continue
+        step = round(abs(level) / 0.2)
+        if not 1 <= step <= 4 or abs(abs(level) - 0.2 * step) > 0.05:  # faded (an underrun, a skip)
+            unread += 1
+            continue
+        code = step - 1 + (0 if level > 0 else 4)
+        newest = int((seen - base) * KR // PULSE_EVERY)  # the last pulse Csound made before it was seen
+        j = newest - (newest - code) % 8
+        lat.append(seen - due(j * PULSE_EVERY))
+    if not lat:
+        raise RuntimeError(f"{impl}: no pulse recorded")
+    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "pulses": len(lat),
+            "unread": unread,
+            "underruns": stats1["underruns"] - stats0["underruns"], "dropped": stats1["dropped"] - stats0["dropped"],
+            "cpu": (cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / (t1 - t0),
+            "renderer_cpu": (all1 - all0) / os.sysconf("SC_CLK_TCK") / (t1 - t0),
+            "rate": context["rate"], "output": context["output"], "load": load}
+
+
 # ------------------------------------------------------------------ table
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    ap.add_argument("--only", choices=["startup", "rtt", "a64", "fan", "offline", "idle", "memory"], action="append")
+    sections = ["startup", "rtt", "a64", "fan", "offline", "idle", "memory", "soundcard"]
+    ap.add_argument("--only", choices=sections, action="append")
     args = ap.parse_args()
     q = args.quick
-    want = set(args.only or ["startup", "rtt", "a64", "fan", "offline", "idle", "memory"])
+    want = set(args.only or sections)
     head = ("what", "ours, Csound 6", "ours, Csound 7", "original (Csound 6)", "target")
     rows: list[tuple[str, ...]] = []
     exits: dict[str, list[float]] = {i: [] for i in IMPLS}
@@ -552,6 +782,22 @@ def main() -> int:
             note_exit(i, r[i])
         row("idle server, real time, no client: CPU s per s",
             *each(lambda i, x: f"{x['cpu_per_s']:.3f} (no opcode {r[NONE[i]]['cpu_per_s']:.3f})", r), "~ no opcode")
+    if "soundcard" in want:
+        secs = 20 if q else 60
+        print(f"sound card: play() in Chromium, {secs} s...", flush=True)
+        r = {i: bench_soundcard(i, secs) for i in ("ours6", "ours7")}
+
+        def heard(x: dict) -> str:
+            faded = f", {x['unread']} faded" if x["unread"] else ""
+            return (f"{ms(x['p50'])} / {ms(x['p99'])}, {x['underruns']} underruns, {x['dropped'] * 1e3:.0f} ms "
+                    f"dropped ({x['pulses']} pulses{faded}; load {x['load']:.2f})")
+
+        row(f"play() at its defaults, k-cycle to the page's recorder (p50 / p99, {secs} s)",
+            *(heard(x) for x in r.values()), "n/a (no play())", "<= 60 ms p50, 0 underruns over 60 s")
+        row("  the context's own output latency, beyond the recorder (not in the figure above)",
+            *(f"{ms(x['output'])} (at {x['rate']:.0f} Hz)" for x in r.values()), "n/a")
+        row("  the page's audio thread (player and recorder worklets): CPU",
+            *(f"{x['cpu']:.1%} of a core (renderer {x['renderer_cpu']:.1%})" for x in r.values()), "n/a")
     row("real-time runs: end of score to exit (max)",
         *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
           + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
