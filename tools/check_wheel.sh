@@ -133,6 +133,7 @@ done
 step "test suite against the installed package, from a copy of tests/"
 cp -r "$work/src/tests" "$work/tests"
 cp -r "$work/src/examples" "$work/examples"  # the browser tests open the examples
+cp "$work/src/README.md" "$work/README.md"   # the README's programs are tested as written
 rm -rf "$work/tests/__pycache__"
 (cd "$work/tests" && "$work/venv/bin/python" -m pytest -p no:cacheprovider -ra "$@") \
   || fail "test suite against the installed wheel"
