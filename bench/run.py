@@ -453,14 +453,15 @@ def bench_startup(impl: str, reps: int) -> dict:
 
 def ring_bytes() -> dict:
     """Our ring for one a[16] and one a[64] to the web, at the default settings."""
-    from csws import host
+    import csws._bridge  # noqa: F401 - first: csws.port and the bridge import each other
     from csws.config import Settings
+    from csws.port import ring_for
     from csws.variables import Direction, Kind, VarSpec
 
     out = {}
     for n in (16, 64):
-        spec = VarSpec(f"a{n}", Kind.AARR, Direction.TO_WEB, (n,), n * KSMPS * 8)
-        out[n] = host._ring_for(spec, KSMPS, SR, Settings.from_env().buffer_seconds).memory_bytes
+        spec = VarSpec(f"a{n}", Kind.AARR, Direction.TO_WEB, (n,), n * KSMPS * 8, ksmps=KSMPS)
+        out[n] = ring_for(spec, SR, Settings.from_env().buffer_seconds).memory_bytes
     return out
 
 

@@ -139,6 +139,20 @@ def _ssl_context(number: int, logger, settings: Settings) -> ssl.SSLContext:
     return context
 
 
+def ring_for(spec: VarSpec, sr: float, seconds: float, payload: int | None = None) -> Ring | None:
+    """A ring holding `seconds` of the variable's frames at its own k-rate (sr / its ksmps)."""
+    if spec.direction is Direction.TO_WEB and spec.kind.is_init:
+        return None
+    payload = spec.frame_bytes if payload is None else payload
+    header = ARRAY_HEADER if spec.kind.is_array else 0
+    streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
+    if not streamed:
+        return Ring(CONTROL_SLOTS, payload, spec.kind is Kind.S, header)
+    slots = math.ceil(seconds * sr / spec.ksmps)
+    slots = max(4, min(slots, RING_MAX_BYTES // max(payload + header, 1)))
+    return Ring(slots, payload, spec.kind is Kind.S, header)
+
+
 class Port:
     """One port of one Csound: its sockets, variables and the perf routine's wake-up."""
 
@@ -162,16 +176,7 @@ class Port:
 
     def ring_for(self, spec: VarSpec, payload: int | None = None) -> Ring | None:
         """A ring for the variable's frames (payload: bytes of the largest, if not the spec's)."""
-        if spec.direction is Direction.TO_WEB and spec.kind.is_init:
-            return None
-        payload = spec.frame_bytes if payload is None else payload
-        header = ARRAY_HEADER if spec.kind.is_array else 0
-        streamed = spec.direction is Direction.TO_WEB or spec.kind.is_audio
-        if not streamed:
-            return Ring(CONTROL_SLOTS, payload, spec.kind is Kind.S, header)
-        slots = math.ceil(self.settings.buffer_seconds * self.sr / spec.ksmps)
-        slots = max(4, min(slots, RING_MAX_BYTES // max(payload + header, 1)))
-        return Ring(slots, payload, spec.kind is Kind.S, header)
+        return ring_for(spec, self.sr, self.settings.buffer_seconds, payload)
 
     def send_limit(self, spec: VarSpec, frame_bytes: int) -> int:
         # A client may queue about as much of the stream as a ring holds before it loses frames.
