@@ -20,3 +20,16 @@ opcode fill, a, kk
   xout asig
 endop
 """
+
+# kArr, a 2 x 3 array: count*10 + row*3 + column (row-major order on the wire).
+KARRAY_2X3 = """  kArr[] init 2, 3
+  kI = 0
+  while kI < 2 do
+    kJ = 0
+    while kJ < 3 do
+      kArr[kI][kJ] = kcount * 10 + kI * 3 + kJ
+      kJ += 1
+    od
+    kI += 1
+  od
+"""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from csws.client import Closed, CswsError, Refused, Unreachable, connect, connect_sync
-from orchestra import COUNTER, FILL_AUDIO, KSMPS
+from orchestra import COUNTER, FILL_AUDIO, KARRAY_2X3, KSMPS
 from wsclient import offering, take, until
 
 CYCLES = 60
@@ -21,17 +21,7 @@ TO_WEB = FILL_AUDIO + """instr 1
 {counter}
   kval = kcount / 7
   asig fill kcount, 0
-  kArr[] init 2, 3
-  kI = 0
-  while kI < 2 do
-    kJ = 0
-    while kJ < 3 do
-      kArr[kI][kJ] = kcount * 10 + kI * 3 + kJ
-      kJ += 1
-    od
-    kI += 1
-  od
-  aArr[] init 3
+{karray}  aArr[] init 3
   aArr[0] fill kcount, 0
   aArr[1] fill kcount, 100
   aArr[2] fill kcount, 200
@@ -52,7 +42,7 @@ def consecutive(counts: list[int]) -> bool:
 
 
 def test_subscribe_every_type(perform, port):
-    perform(TO_WEB.format(counter=COUNTER, port=port), "i1 0 60")
+    perform(TO_WEB.format(counter=COUNTER, karray=KARRAY_2X3, port=port), "i1 0 60")
 
     async def main():
         cs = await offering(port, "kval", "Sinit")
@@ -99,7 +89,7 @@ def test_subscribe_every_type(perform, port):
 
 
 def test_frames_and_float32(perform, port):
-    perform(TO_WEB.format(counter=COUNTER, port=port), "i1 0 60")
+    perform(TO_WEB.format(counter=COUNTER, karray=KARRAY_2X3, port=port), "i1 0 60")
 
     async def main():
         async with await offering(port, "aArr", "kval") as cs:

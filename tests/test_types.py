@@ -16,7 +16,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from orchestra import COUNTER, FILL_AUDIO, KSMPS
+from orchestra import COUNTER, FILL_AUDIO, KARRAY_2X3, KSMPS
 from wsclient import offering, take, until
 
 CYCLES = 120  # consecutive k-cycles checked per type
@@ -59,17 +59,7 @@ def test_a_to_web(perform, port):
 def test_karray_to_web(perform, port):
     orc = f"""instr 1
 {COUNTER}
-  kArr[] init 2, 3
-  kI = 0
-  while kI < 2 do
-    kJ = 0
-    while kJ < 3 do
-      kArr[kI][kJ] = kcount * 10 + kI * 3 + kJ
-      kJ += 1
-    od
-    kI += 1
-  od
-  kecho websocket {port}, kArr
+{KARRAY_2X3}  kecho websocket {port}, kArr
 endin"""
     perform(orc, "i1 0 60")
     got = run(frames_of(port, "kArr"))
