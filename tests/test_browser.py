@@ -152,6 +152,8 @@ def test_stream_example_audio_reaches_the_page(page, tmp_path, port):
         page.goto(f"http://127.0.0.1:{port}/stream.html")
         page.wait_for_function("() => window.received > 100", timeout=20000)
         assert page.locator("#state").text_content().startswith("sr 48000")
+        page.click("#listen")  # and it plays, through play() (the browser as sound card)
+        page.wait_for_function("() => window.player && window.player.stats().played > 1", timeout=20000)
         assert page.errors == []
     finally:
         p.stop()

@@ -230,17 +230,3 @@ def test_demo_listen_and_microphone(page, tmp_path, port):
         assert page.evaluate("() => window.demo.errors") == [] and page.errors == []
     finally:
         p.stop()
-
-
-def test_stream_example_plays(page, tmp_path, port):
-    from test_browser import serve_example
-
-    p = serve_example("stream", tmp_path, port)
-    try:
-        p.wait_for("websocket server on")
-        page.goto(f"http://127.0.0.1:{port}/stream.html")
-        page.click("#listen")
-        page.wait_for_function("() => window.player && window.player.stats().played > 1", timeout=20000)
-        assert page.errors == []
-    finally:
-        p.stop()
