@@ -240,9 +240,11 @@ class Client:
             raise CswsError(f"{name} is not on offer at {self.url}; on offer: {offer}")
         return var
 
-    async def _open(self, name: str, options: dict[str, str], queue: int = 16) -> ClientConnection:
-        """The websocket to one variable, or Refused / Unreachable with the server's words."""
-        url = self._ws_url(options)
+    async def _open(self, name: str, direction: str, options: dict[str, str],
+                    queue: int = 16) -> ClientConnection:
+        """The websocket to one variable going `direction` ("to_web": we receive; the server
+        closes the other way round with 1008), or Refused / Unreachable with the server's words."""
+        url = self._ws_url({"direction": direction, **options})
         try:
             return await ws_connect(url, subprotocols=[name], compression=None, open_timeout=OPEN_TIMEOUT,
                                     max_size=None, max_queue=queue, close_timeout=1.0)
@@ -328,7 +330,7 @@ class Client:
     async def _sender(self, name: str) -> ClientConnection:
         ws = self._senders.get(name)
         if ws is None:
-            ws = self._senders[name] = await self._open(name, {})
+            ws = self._senders[name] = await self._open(name, "from_web", {})
         return ws
 
     async def _send(self, name: str, message: bytes | str) -> None:
@@ -395,7 +397,8 @@ class Subscription:
         while True:
             try:
                 kr = client.sr / client.ksmps
-                ws = await client._open(self.name, options, max(16, int(QUEUE_SECONDS * kr / self.frames)))
+                queue = max(16, int(QUEUE_SECONDS * kr / self.frames))
+                ws = await client._open(self.name, "to_web", options, queue)
                 break
             except (Unreachable, Refused) as e:
                 # 400: not on offer (yet); 503: too many clients.  401/403 will not change.

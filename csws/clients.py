@@ -9,6 +9,10 @@ A client may add options to the query string of the websocket URL, e.g.
 * ``frames=M`` - a-rate variables to the web only: one message carries M
   consecutive k-cycles (M times the usual frame, in order), which cuts the
   per-message cost at small ksmps.  Each client collects its own M.
+* ``direction=to_web`` (the client receives) or ``direction=from_web`` (it
+  sends), /csws.json's words: a client that says which way it expects the
+  variable to go is closed at once when the variable goes the other way,
+  instead of waiting for data that never comes.
 
 Other query parameters (``token=...``) are not ours and are ignored.  A bad
 value of ours closes the connection with 1008 and says why.
@@ -33,6 +37,10 @@ MAX_MESSAGE = 16 << 20  # bytes in one accumulated message: frames=M is capped b
 
 class BadOption(ValueError):
     """A query option the server cannot honour."""
+
+
+class WrongWay(BadOption):
+    """direction= names the other way than the variable goes."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ def parse(path: str, spec: VarSpec) -> Options:
     query = parse_qs(urlsplit(path).query, keep_blank_values=True)
     dtype = MYFLT
     frames = 1
+    if "direction" in query:
+        _check_direction(query["direction"][-1].strip().lower(), spec)
     if "dtype" in query:
         name = query["dtype"][-1].strip().lower()
         if name not in DTYPES:
@@ -75,6 +85,16 @@ def parse(path: str, spec: VarSpec) -> Options:
         if frames * spec.frame_bytes > MAX_MESSAGE:
             raise BadOption(f"frames={frames}: messages of more than {MAX_MESSAGE >> 20} MiB")
     return Options(dtype, frames)
+
+
+def _check_direction(expected: str, spec: VarSpec) -> None:
+    if expected not in (d.label for d in Direction):
+        raise BadOption(f"direction={expected!r}: use to_web (to receive) or from_web (to send)")
+    if expected == spec.direction.label:
+        return
+    if spec.direction is Direction.FROM_WEB:
+        raise WrongWay(f"{spec.name} goes from the web to Csound (from_web): send to it, it sends nothing")
+    raise WrongWay(f"{spec.name} goes from Csound to the web (to_web): receive it, it takes no messages")
 
 
 def join(ws: ServerConnection, spec: VarSpec) -> Options:

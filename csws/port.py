@@ -49,7 +49,7 @@ class Variable:
     retired: list[Ring] = field(default_factory=list)  # rings an array outgrew: C may hold one a moment
     sent: int = 0  # messages delivered to clients
     dropped: int = 0  # messages a slow client lost
-    rejected: int = 0  # messages from clients that did not fit
+    rejected: int = 0  # messages from clients that did not fit, and clients of the wrong way round
     received: int = 0  # messages from clients written to the ring
     clients: set[Any] = field(default_factory=set)  # websockets' ServerConnection
 
@@ -80,7 +80,7 @@ class Variable:
         ring = self.ring
         lost = ring.lost if ring is not None else 0
         if self.spec.direction is Direction.TO_WEB:
-            # rejected: clients closed for sending to a variable that only goes to the web
+            # rejected: clients closed for sending to (or saying they send to) a variable that only goes to the web
             return {"sent": self.sent, "dropped": self.dropped + lost, "rejected": self.rejected}
         counts = {"received": self.received, "rejected": self.rejected, "dropped": lost}
         if self.spec.kind.is_audio:  # only audio can run dry

@@ -334,8 +334,12 @@ class PortServer:
         try:
             opts = clients.join(ws, var.spec)  # ?dtype=float32&frames=M (csws/clients.py)
         except clients.BadOption as e:
-            self._warn(f"option:{var.spec.name}", f"csws: port {self.port}: {var.spec.name}: {e}; "
-                                                  "closed that client (1008)")
+            if isinstance(e, clients.WrongWay):
+                var.rejected += 1  # a client of the wrong way round: counted like a message to a to-web one
+                text = f"csws: port {self.port}: a client expected the other way: {e}; closed it (1008)"
+            else:
+                text = f"csws: port {self.port}: {var.spec.name}: {e}; closed that client (1008)"
+            self._warn(f"option:{var.spec.name}", text)
             asyncio.ensure_future(ws.close(1008, str(e)[:120]))
             return
         if var.spec.direction is Direction.TO_WEB:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 import shutil
 import socket
 import struct
@@ -95,6 +96,35 @@ def test_a_message_to_a_variable_csound_sends_closes_the_client(perform, port):
     p.wait_for(r"a client sent a message to klfo, which goes from Csound to the web")
     p.stop()
     assert "klfo (to web): sent" in p.output and "rejected 1" in p.output.split("klfo (to web)")[-1].splitlines()[0]
+
+
+@pytest.mark.parametrize("name, expected, says", [
+    ("kslider", "to_web", "kslider goes from the web to Csound (from_web): send to it"),
+    ("klfo", "from_web", "klfo goes from Csound to the web (to_web): receive it"),
+])
+def test_a_client_expecting_the_other_way_is_closed_at_once(perform, port, name, expected, says):
+    p = perform(seed_orc(port), "i1 0 30")
+
+    async def main():
+        ws = await connect_var(port, name, query=f"direction={expected}")
+        with pytest.raises(ConnectionClosed):
+            while True:  # klfo's latest value may come before the close
+                await asyncio.wait_for(ws.recv(), 5)
+        # Without direction= a client is taken as it comes: a sender of kslider stays on.
+        sender = await connect_var(port, "kslider")
+        await sender.send(np.array([0.25]).tobytes())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(sender.recv(), 0.5)
+        await sender.close()
+        return ws.close_code, ws.close_reason
+
+    code, reason = asyncio.run(main())
+    assert code == 1008 and says in reason
+    p.wait_for(rf"a client expected the other way: {re.escape(says)}.*closed it \(1008\)")
+    p.stop()
+    way = "from web" if name == "kslider" else "to web"
+    counters = p.output.split(f"{name} ({way}):")[-1].splitlines()[0]
+    assert "rejected 1" in counters, counters
 
 
 def test_an_unknown_subprotocol_is_logged_in_csound(perform, port):

@@ -17,12 +17,14 @@ from csws import client as csws_client
 from csws.client import Client
 
 
-async def connect_var(port: int, name: str, timeout: float = 10.0, **kw) -> ClientConnection:
-    """Connect to one variable, retrying while the server or variable comes up."""
+async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = "", **kw) -> ClientConnection:
+    """Connect to one variable (query: options such as "direction=to_web"), retrying while the
+    server or variable comes up."""
     deadline = time.monotonic() + timeout
+    url = f"ws://127.0.0.1:{port}/" + (f"?{query}" if query else "")
     while True:
         try:
-            return await connect(f"ws://127.0.0.1:{port}/", subprotocols=[name], compression=None, **kw)
+            return await connect(url, subprotocols=[name], compression=None, **kw)
         except Exception as e:  # noqa: BLE001 - refused, or a handshake while the server or variable comes up
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not connect to {name} on {port}: {e!r}") from e

@@ -54,13 +54,18 @@ function pageToken(base) {
   return new URLSearchParams(loc.search).get("token");
 }
 
-/** One websocket to one variable, reopened with back-off until closed. */
+/**
+ * One websocket to one variable, reopened with back-off until closed.
+ * direction: "to_web" (we receive) or "from_web" (we send); the server closes
+ * the link (1008) if the variable goes the other way.
+ */
 class Link {
-  constructor(client, name, onMessage, query = "") {
+  constructor(client, name, direction, onMessage, query = "") {
     this.client = client;
     this.name = name;
     this.onMessage = onMessage;
-    this.query = query; // per-client options (docs/protocol.md), e.g. dtype=float32
+    // per-client options (docs/protocol.md), e.g. dtype=float32
+    this.query = [`direction=${direction}`, query].filter(Boolean).join("&");
     this.ws = null;
     this.closed = false;
     this.attempts = 0;
@@ -102,6 +107,12 @@ class Link {
       if (this.ws !== ws) return;
       this.ws = null;
       if (opened) this.client._emit("close", { name: this.name, code: ev.code, reason: ev.reason });
+      if (ev.code === 1008) {
+        // Refused for what we asked (the wrong way round, a bad option): asking again cannot help.
+        this.closed = true;
+        this.client._error(this.name, ev.reason || `${this.name} refused this client (1008)`);
+        return;
+      }
       this.retry();
     };
     this.ws = ws;
@@ -156,8 +167,9 @@ class Subscription {
       this.client._error(this.name, `${this.name} is not on offer (yet); on offer: ${names}`);
     } else if (this.variable && this.variable.direction !== "to_web") {
       this.client._error(this.name, `${this.name} goes from the web to Csound: use send(), not subscribe()`);
+      return;
     }
-    this.link = new Link(this.client, this.name, (data) => this.receive(data));
+    this.link = new Link(this.client, this.name, "to_web", (data) => this.receive(data));
     // A variable that came on offer after /csws.json was read: learn its layout now.
     this.link.onOpen = () => {
       if (this.variable === null) {
@@ -415,7 +427,7 @@ export class Client extends EventTarget {
     let sender = this.senders.get(name);
     if (sender === undefined) {
       sender = { link: null, queue: [], audio: rateOf(name, null) === "a" };
-      sender.link = new Link(this, name, () => {});
+      sender.link = new Link(this, name, "from_web", () => {});
       sender.link.onOpen = () => {
         const queued = sender.queue;
         sender.queue = [];
@@ -430,7 +442,10 @@ export class Client extends EventTarget {
             this._error(name, `${name} is not on offer (yet); on offer: ${names}`);
           } else {
             sender.audio = v.rate === "a";
-            if (v.direction !== "from_web") this._error(name, `${name} goes from Csound to the web: use subscribe()`);
+            if (v.direction !== "from_web") {
+              sender.link.close();
+              this._error(name, `${name} goes from Csound to the web: use subscribe()`);
+            }
           }
         },
         () => {},
@@ -505,7 +520,7 @@ class Player {
     node.port.onmessage = (e) => { this._stats = e.data; };
     // float32: what the worklet plays, and half the bytes on the wire.
     const query = `dtype=float32&frames=${framesPerMessage(info.ksmps)}`;
-    this._link = new Link(client, name, (data) => {
+    this._link = new Link(client, name, "to_web", (data) => {
       if (typeof data !== "string") node.port.postMessage(data, [data]);
     }, query);
   }
@@ -537,7 +552,7 @@ class Capture {
     this._ownContext = ownContext;
     this._sent = 0;
     this._dropped = 0;
-    this._link = new Link(client, name, () => {});
+    this._link = new Link(client, name, "from_web", () => {});
     node.port.onmessage = (e) => {
       for (const block of e.data) {
         if (this._link.isOpen) {
