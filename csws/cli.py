@@ -137,13 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
     p_inst = sub.add_parser("install", help="put the plugin where every Csound host loads it (per-user directory)")
     p_inst.add_argument("--csound", choices=["6", "7"], help="only this Csound major's (default: every one)")
+    p_inst.add_argument("--copy", action="store_true",
+                        help="copy the plugin instead of linking it (for file systems or hosts without links)")
     sub.add_parser("uninstall", help="remove what csws install made")
     sub.add_parser("doctor", help="why doesn't my websocket work? Each Csound found, and which websocket it gets")
     ns = parser.parse_args(argv)
     if ns.command in ("install", "uninstall"):
         from csws import install
 
-        return install.install([int(ns.csound)] if ns.csound else None) if ns.command == "install" \
+        return install.install([int(ns.csound)] if ns.csound else None, ns.copy) if ns.command == "install" \
             else install.uninstall()
     if ns.command == "doctor":
         from csws.doctor import doctor

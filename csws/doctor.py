@@ -20,6 +20,7 @@ from pathlib import Path
 
 from csws import __version__, plugin_majors
 from csws import csound as cs_lib
+from csws.install import SITE_SUFFIX
 
 TRIAL_TIMEOUT = 60.0
 
@@ -95,10 +96,18 @@ def trial(lib: cs_lib.Library) -> tuple[str, str]:
     return "failed", out
 
 
+def _site_of(plugin: Path) -> Path:
+    """The site-packages directory the plugin imports csws from, worked out as plugin/pyembed.c
+    does: named by the .site file beside a copy, else two levels up from its real path."""
+    try:
+        return Path(plugin.with_name(plugin.name + SITE_SUFFIX).read_text().splitlines()[0])
+    except (OSError, IndexError):
+        return plugin.resolve().parent.parent
+
+
 def _python_of(plugin: Path) -> str:
-    """The Python the plugin starts in a host that has none (the csound command), worked
-    out as plugin/pyembed.c does: from the plugin's real path."""
-    site = plugin.resolve().parent.parent
+    """The Python the plugin starts in a host that has none (the csound command)."""
+    site = _site_of(plugin)
     prefix = site.parent.parent.parent
     py = site.parent.name  # pythonX.Y
     cfg = prefix / "pyvenv.cfg"
@@ -109,12 +118,16 @@ def _python_of(plugin: Path) -> str:
 def _installed(major: int) -> tuple[Path | None, str | None]:
     """csws's plugin in the major's per-user directory (or None), and a problem with it."""
     directory = cs_lib.user_plugin_dir(major)
-    found = sorted(directory.glob(f"*csws_opcodes{major}.*")) if directory.is_dir() else []
+    found = sorted(f for f in directory.glob(f"*csws_opcodes{major}.*") if f.suffix != SITE_SUFFIX) \
+        if directory.is_dir() else []
     if not found:
         return None, None
     plugin = found[0]
     if plugin.is_symlink() and not plugin.exists():
         return plugin, f"{plugin} points to {os.readlink(plugin)}, which is gone: csws uninstall && csws install"
+    if not plugin.is_symlink() and not (_site_of(plugin) / "csws").is_dir():
+        return plugin, (f"{plugin} is a copy that does not know where csws is (or csws has moved): "
+                        "csws uninstall && csws install")
     return plugin, None
 
 

@@ -5,8 +5,10 @@ one, so every host (the csound command, CsoundQt, Cabbage, ctcsound, cycsound)
 gets the opcode with no option.  The plugin goes there as a symlink to the
 installed package's file: the plugin finds the Python and the csws package
 that installed it from its own real path (plugin/pyembed.c: dladdr, then
-realpath).  Where symlinks cannot be made (Windows without the privilege) it
-is a copy, which serves hosts that are Python programs able to import csws.
+realpath).  Where symlinks cannot be made (Windows without the privilege, some
+file systems) or with --copy it is a copy, with a file beside it, <plugin>.site,
+that names the site-packages directory holding csws (SITE_SUFFIX, read by
+pyembed.c).
 
 What install made is recorded in a manifest, so that install never replaces a
 file it did not make and uninstall removes exactly what it made.
@@ -20,6 +22,8 @@ import sys
 from pathlib import Path
 
 from csws import csound, plugin_majors, plugin_path
+
+SITE_SUFFIX = ".site"  # plugin/pyembed.h CSWS_SITE_SUFFIX
 
 
 def manifest_path() -> Path:
@@ -60,7 +64,7 @@ def _ours(path: Path, manifest: dict) -> bool:
         return False
     if path.is_symlink():
         return os.readlink(path) == recorded
-    return recorded == "copy"
+    return recorded in ("copy", "site")
 
 
 def _made_dirs(directory: Path) -> list[Path]:
@@ -72,8 +76,21 @@ def _made_dirs(directory: Path) -> list[Path]:
     return missing[::-1]
 
 
-def install(majors: list[int] | None = None) -> int:
-    """Put the plugin of each major into its per-user directory; prints what it did."""
+def _copy(source: Path, target: Path, manifest: dict) -> str:
+    """A copy of the plugin, and beside it the site-packages directory it is to use."""
+    site = target.with_name(target.name + SITE_SUFFIX)
+    if os.path.lexists(site) and not _ours(site, manifest):
+        raise FileExistsError(f"{site} exists and csws install did not make it")
+    shutil.copy2(source, target)
+    manifest["files"][str(target)] = "copy"
+    site.write_text(f"{Path(__file__).resolve().parent.parent}\n")
+    manifest["files"][str(site)] = "site"
+    return f"a copy of {source}, with {site.name}"
+
+
+def install(majors: list[int] | None = None, copy: bool = False) -> int:
+    """Put the plugin of each major into its per-user directory (a link, or with copy a
+    copy); prints what it did."""
     chosen = majors or plugin_majors()
     if not chosen:
         print("csws: this csound-websocket has no plugin at all: reinstall it (docs/csound-versions.md)",
@@ -97,10 +114,14 @@ def install(majors: list[int] | None = None) -> int:
         directory = csound.user_plugin_dir(major)
         target = directory / source.name
         if _ours(target, manifest):
-            if target.is_symlink() and os.readlink(target) == str(source):
+            if not copy and target.is_symlink() and os.readlink(target) == str(source):
                 print(f"Csound {major}: {target} is already installed (-> {source})")
                 continue
             target.unlink()  # ours, from another install of csws (or a copy): this one replaces it
+            site = target.with_name(target.name + SITE_SUFFIX)
+            if _ours(site, manifest):
+                site.unlink()
+                del manifest["files"][str(site)]
         elif os.path.lexists(target):
             print(f"csws: Csound {major}: {target} exists and csws install did not make it: left alone. "
                   f"Remove it yourself if it is an old copy of this plugin, then run csws install again",
@@ -111,13 +132,21 @@ def install(majors: list[int] | None = None) -> int:
             made.mkdir()
             manifest["dirs"].append(str(made))
         try:
-            target.symlink_to(source)
-            manifest["files"][str(target)] = str(source)
-            how = f"-> {source}"
-        except OSError:  # no symlinks here (Windows without the privilege)
-            shutil.copy2(source, target)
-            manifest["files"][str(target)] = "copy"
-            how = f"a copy of {source}"
+            if copy:
+                how = _copy(source, target, manifest)
+            else:
+                try:
+                    target.symlink_to(source)
+                    manifest["files"][str(target)] = str(source)
+                    how = f"-> {source}"
+                except OSError:  # no symlinks here (Windows without the privilege)
+                    how = _copy(source, target, manifest)
+        except FileExistsError as e:
+            print(f"csws: Csound {major}: {e}: left alone. Remove it yourself, then run csws install again",
+                  file=sys.stderr)
+            status = 1
+            _save(manifest)
+            continue
         _save(manifest)
         print(f"Csound {major}: installed {target} ({how})")
     if manifest["files"]:

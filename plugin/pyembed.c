@@ -140,9 +140,25 @@ static int read_cfg(const char *cfg, const char *key, char *out, size_t outlen)
     return found;
 }
 
+/* The first line of a text file, without its line end; 0 if unreadable or empty. */
+static int read_line(const char *path, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "r");
+    int ok;
+    if (f == NULL)
+        return 0;
+    ok = fgets(out, (int)outlen, f) != NULL;
+    fclose(f);
+    if (ok)
+        out[strcspn(out, "\r\n")] = '\0';
+    return ok && out[0] != '\0';
+}
+
 /*
  * Where things are, worked out from this plugin's own path:
  *   <prefix>/lib/pythonX.Y/site-packages/csws/<plugin>
+ * or, for a copy (csws install --copy), from <plugin>.site beside it, which
+ * names that site-packages directory.
  * prefix may be a virtual environment (pyvenv.cfg names its base's bin/).
  */
 typedef struct {
@@ -159,9 +175,12 @@ static int find_places(places *pl, char *err, size_t errlen)
         set_err(err, errlen, "cannot tell where the csws plugin was loaded from");
         return -1;
     }
-    if (realpath(info.dli_fname, pl->site) == NULL)
-        snprintf(pl->site, sizeof pl->site, "%s", info.dli_fname);
-    up(pl->site, 2);                          /* .../site-packages */
+    snprintf(cfg, sizeof cfg, "%s" CSWS_SITE_SUFFIX, info.dli_fname);
+    if (!read_line(cfg, pl->site, sizeof pl->site)) {
+        if (realpath(info.dli_fname, pl->site) == NULL)
+            snprintf(pl->site, sizeof pl->site, "%s", info.dli_fname);
+        up(pl->site, 2);                      /* .../site-packages */
+    }
     snprintf(pl->prefix, sizeof pl->prefix, "%s", pl->site);
     up(pl->prefix, 3);                        /* <prefix> */
     snprintf(cfg, sizeof cfg, "%s/pyvenv.cfg", pl->prefix);
@@ -204,6 +223,42 @@ static void *open_libpython(const places *pl, char *err, size_t errlen)
             "(csws was installed there); set CSWS_LIBPYTHON to its full path, "
             "or run the piece with `csws run`", pl->base);
     return NULL;
+}
+
+/*
+ * The python executable to name as the program of the libpython in this
+ * process, found from where that library lies; 0 if it is the interpreter
+ * that installed csws (pl->base), or if its prefix cannot be told.
+ *
+ * Another build of the same X.Y (Debian's, loaded by Csound's libpy.so or by
+ * ld.so's search) must keep its own standard library: pointed at the venv's
+ * base, it would load that build's extension modules (_ssl...), which may
+ * need symbols it lacks.  csws's site-packages is added to sys.path either way.
+ */
+static int foreign_program(const places *pl, char *out, size_t outlen)
+{
+    Dl_info info;
+    char lib[PATH_MAX], base[PATH_MAX], landmark[PATH_MAX + 64];
+    size_t n;
+    int level;
+    if (!dladdr((void *)py.GetVersion, &info) || info.dli_fname == NULL
+        || realpath(info.dli_fname, lib) == NULL)
+        return 0;
+    if (realpath(pl->base, base) == NULL)
+        snprintf(base, sizeof base, "%s", pl->base);
+    n = strlen(base);
+    if (strncmp(lib, base, n) == 0 && lib[n] == '/')
+        return 0;                                 /* the installing interpreter's own */
+    /* <prefix>/lib[/<multiarch>]/libpythonX.Y...: look for the standard library's landmark. */
+    for (level = 0; level < 3; level++) {
+        up(lib, 1);
+        snprintf(landmark, sizeof landmark, "%s/lib/python" CSWS_PY_VERSION "/os.py", lib);
+        if (access(landmark, R_OK) == 0) {
+            snprintf(out, outlen, "%s/bin/python" CSWS_PY_VERSION, lib);
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Append a Python string literal of s to buf. */
@@ -256,11 +311,15 @@ const csws_api *csws_python_api(char *err, size_t errlen)
     }
     if (!py.IsInitialized()) {
         /* Point the interpreter at the environment that installed csws so
-           that its prefix, standard library and site-packages are right. */
+           that its prefix, standard library and site-packages are right;
+           another build of the same version at its own standard library. */
         char exe[PATH_MAX + 32];
         wchar_t *wexe;
-        snprintf(exe, sizeof exe, "%s/bin/python" CSWS_PY_VERSION, pl.prefix);
-        if (access(exe, X_OK) == 0 && (wexe = py.DecodeLocale(exe, NULL)))
+        int foreign = foreign_program(&pl, exe, sizeof exe);
+        if (!foreign)
+            snprintf(exe, sizeof exe, "%s/bin/python" CSWS_PY_VERSION, pl.prefix);
+        /* A foreign build finds its prefix from the name even if that binary is not installed. */
+        if ((foreign || access(exe, X_OK) == 0) && (wexe = py.DecodeLocale(exe, NULL)))
             py.SetProgramName(wexe);      /* kept: Python keeps the pointer */
         py.InitializeEx(0);               /* 0: Csound keeps its signal handlers */
         py.EvalSaveThread();

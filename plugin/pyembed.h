@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include "bridge.h"
 
+/* Beside a copy of the plugin, a file of this name's suffix names the
+   site-packages directory that holds the csws package (csws install --copy). */
+#define CSWS_SITE_SUFFIX ".site"
+
 /* The bridge's table, loading and starting Python on first use.  NULL on
    failure, with a message for the user in err. */
 const csws_api *csws_python_api(char *err, size_t errlen);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -91,6 +92,24 @@ def test_stock_csound_starts_its_own_python(perform, port):
     exercise_seed(port)
     p.wait_for(r"slider 0\.625")
     assert "libpy.so omitted" in p.output
+
+
+def test_stock_csound_serves_tls_beside_csounds_python_plugin(perform, port, tmp_path):
+    """Csound's libpy.so brings the system's libpython: csws's Python runs on it with that
+    build's own standard library (its _ssl), whichever build of the same version installed csws."""
+    pytest.importorskip("cryptography")
+    env = {"CSWS_TLS_CERT": "self-signed", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    p = perform(seed_orc(port), "i1 0 30", host="csound", env=env)
+    p.wait_for("websocket server on wss://")
+    context = ssl.create_default_context(cafile=tmp_path / "config" / "csws" / "tls-cert.pem")
+    context.check_hostname = False  # the certificate names this machine; 127.0.0.1 is enough here
+
+    async def main():
+        ws = await connect_var(port, "klfo", url=f"wss://127.0.0.1:{port}/", ssl=context)
+        return await frames(ws, 10)
+
+    assert len(asyncio.run(main())) == 10
+    assert "libpy.so omitted" not in p.output
 
 
 # A user's own Python program, in each major's own binding: ctcsound (6), cycsound (7).

@@ -104,10 +104,20 @@ def seed_csd(tmp_path: Path, port: int, seconds: float, options: list[str]) -> P
     return csd
 
 
-def test_stock_csound_gets_the_opcode_after_install_and_not_after_uninstall(home, tmp_path, port, csound):
+@pytest.mark.parametrize("how", ["link", "copy"])
+def test_stock_csound_gets_the_opcode_after_install_and_not_after_uninstall(home, tmp_path, port, csound, how):
     if csound != 6:
         pytest.skip("the stock csound command here (Debian's) is Csound 6")
-    assert run_csws("install").returncode == 0
+    import csws
+
+    assert run_csws("install", *(["--copy"] if how == "copy" else [])).returncode == 0
+    if how == "copy":  # as where links cannot be made: the copy finds csws from the .site file beside it
+        plugin = user_dir(home, 6) / Path(csws.plugin_path(6)).name
+        assert plugin.is_file() and not plugin.is_symlink()
+        site = Path(f"{plugin}.site").read_text().strip()
+        assert Path(site) == Path(csws.__file__).resolve().parent.parent
+        doctor = run_csws("doctor")
+        assert doctor.returncode == 0 and f"{plugin} (a copy)" in doctor.stdout, doctor.stdout
     csd = seed_csd(tmp_path, port, 30, REALTIME)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSWS_")}
     p = Performance([shutil.which("csound"), str(csd)], tmp_path / "csound.log", env=env)
@@ -117,6 +127,7 @@ def test_stock_csound_gets_the_opcode_after_install_and_not_after_uninstall(home
     finally:
         p.stop()
     assert run_csws("uninstall").returncode == 0
+    assert our_files(home) == [], "uninstall removes the copy and its .site file too"
     csd.write_text(make_csd(seed_orc(port), "i1 0 0.2", options="-n -d"))
     out = subprocess.run([shutil.which("csound"), str(csd)], capture_output=True, text=True, timeout=60, env=env)
     assert "csws: websocket server" not in out.stdout + out.stderr, "uninstalled: Csound no longer loads ours"

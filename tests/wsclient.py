@@ -17,11 +17,12 @@ from csws import client as csws_client
 from csws.client import Client
 
 
-async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = "", **kw) -> ClientConnection:
-    """Connect to one variable (query: options such as "direction=to_web"), retrying while the
-    server or variable comes up."""
+async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = "", url: str = "",
+                      **kw) -> ClientConnection:
+    """Connect to one variable (query: options such as "direction=to_web"; url: another than
+    ws://127.0.0.1:port/), retrying while the server or variable comes up."""
     deadline = time.monotonic() + timeout
-    url = f"ws://127.0.0.1:{port}/" + (f"?{query}" if query else "")
+    url = (url or f"ws://127.0.0.1:{port}/") + (f"?{query}" if query else "")
     while True:
         try:
             return await connect(url, subprotocols=[name], compression=None, **kw)
