@@ -142,10 +142,14 @@ def system_plugin_dir(lib: Library) -> tuple[Path | None, str]:
     return None, "Csound's built-in directory"
 
 
-def skips_user_dir(lib: Library) -> bool:
+OFFICIAL_MACOS_FRAMEWORK = "/Library/Frameworks/CsoundLib64.framework/"  # where csound.com's installer puts it
+
+
+def skips_user_dir(lib: Library, platform: str = sys.platform) -> bool:
     """The official macOS installer's Csound is built with CS_OPCODE_DIR, which skips
-    the per-user directory unless CS_USER_PLUGINDIR is set."""
-    return sys.platform == "darwin" and "CsoundLib64.framework" in lib.path \
+    the per-user directory unless CS_USER_PLUGINDIR is set.  Homebrew's Csound is a
+    CsoundLib64.framework too, elsewhere, and loads the per-user directory."""
+    return platform == "darwin" and os.path.realpath(lib.path).startswith(OFFICIAL_MACOS_FRAMEWORK) \
         and not os.environ.get("CS_USER_PLUGINDIR")
 
 

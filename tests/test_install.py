@@ -178,3 +178,21 @@ def test_cs_user_plugindir_is_one_directory_for_both_majors(home, tmp_path, monk
     assert one.returncode == 0
     assert (plugins / Path(csws.plugin_path(6)).name).resolve() == Path(csws.plugin_path(6)).resolve()
     assert run_csws("uninstall").returncode == 0 and not plugins.exists()
+
+
+@pytest.mark.parametrize("path, user_dir_set, skips", [
+    ("/Library/Frameworks/CsoundLib64.framework/CsoundLib64", False, True),  # csound.com's installer
+    ("/Library/Frameworks/CsoundLib64.framework/CsoundLib64", True, False),  # CS_USER_PLUGINDIR set: loaded
+    ("/opt/homebrew/opt/csound/Frameworks/CsoundLib64.framework/CsoundLib64", False, False),  # Homebrew's
+])
+def test_doctor_knows_the_macos_installers_trap(monkeypatch, path, user_dir_set, skips):
+    """Which macOS Csound skips the per-user directory (the check itself; no Mac here runs the installer)."""
+    from csws import csound
+
+    if user_dir_set:
+        monkeypatch.setenv("CS_USER_PLUGINDIR", "/Users/me/csound-plugins")
+    else:
+        monkeypatch.delenv("CS_USER_PLUGINDIR", raising=False)
+    lib = csound.Library(path, 6, "system")
+    assert csound.skips_user_dir(lib, platform="darwin") is skips
+    assert not csound.skips_user_dir(lib, platform="linux")
