@@ -100,7 +100,7 @@ def _site_of(plugin: Path) -> Path:
     """The site-packages directory the plugin imports csws from, worked out as plugin/pyembed.c
     does: named by the .site file beside a copy, else two levels up from its real path."""
     try:
-        return Path(plugin.with_name(plugin.name + SITE_SUFFIX).read_text().splitlines()[0])
+        return Path(plugin.with_name(plugin.name + SITE_SUFFIX).read_text(encoding="utf-8-sig").splitlines()[0])
     except (OSError, IndexError):
         return plugin.resolve().parent.parent
 
@@ -108,8 +108,10 @@ def _site_of(plugin: Path) -> Path:
 def _python_of(plugin: Path) -> str:
     """The Python the plugin starts in a host that has none (the csound command)."""
     site = _site_of(plugin)
-    prefix = site.parent.parent.parent
-    py = site.parent.name  # pythonX.Y
+    if sys.platform == "win32":  # <prefix>\Lib\site-packages
+        prefix, py = site.parent.parent, f"python{sys.version_info.major}.{sys.version_info.minor}"
+    else:  # <prefix>/lib/pythonX.Y/site-packages
+        prefix, py = site.parent.parent.parent, site.parent.name
     cfg = prefix / "pyvenv.cfg"
     where = f"{prefix}" + (" (a virtual environment)" if cfg.exists() else "")
     return f"{py} of {where}"

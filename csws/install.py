@@ -83,7 +83,7 @@ def _copy(source: Path, target: Path, manifest: dict) -> str:
         raise FileExistsError(f"{site} exists and csws install did not make it")
     shutil.copy2(source, target)
     manifest["files"][str(target)] = "copy"
-    site.write_text(f"{Path(__file__).resolve().parent.parent}\n")
+    site.write_text(f"{Path(__file__).resolve().parent.parent}\n", encoding="utf-8")  # the plugin reads UTF-8
     manifest["files"][str(site)] = "site"
     return f"a copy of {source}, with {site.name}"
 

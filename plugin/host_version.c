@@ -1,19 +1,44 @@
 /*
  * host_version.c - see host_version.h.  The library that asks is found from
- * the caller's address (dladdr), so this works whether the host loaded
- * libcsound globally (the csound command) or privately (ctypes, ctcsound).
+ * the caller's address (dladdr; on Windows GetModuleHandleEx), so this works
+ * whether the host loaded libcsound globally (the csound command) or
+ * privately (ctypes, ctcsound).
  */
 #define _GNU_SOURCE 1 /* dladdr */
 #include "host_version.h"
 
 #include <stdio.h>
+#include <string.h>
+
+static void say(int major, int version)
+{
+    if (version <= 0 || version / 1000 == major)
+        return;
+    fprintf(stderr,
+            "csws: this is csound-websocket's plugin for Csound %d, and Csound %d.%d "
+            "cannot load it: give --opcode-lib=\"$(csws plugin-path --csound %d)\" "
+            "(or run the piece with `csws run --csound %d`)\n",
+            major, version / 1000, (version / 10) % 100, version / 1000, version / 1000);
+    fflush(stderr);
+}
 
 #ifdef _WIN32
 
+#include <windows.h>
+
 void csws_check_host_major(void *caller, int major)
 {
-    (void)caller;
-    (void)major;
+    HMODULE lib;
+    FARPROC fn;
+    int (*get_version)(void);
+    if (caller == NULL
+        || !GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
+                               | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                               (LPCWSTR)caller, &lib)
+        || (fn = GetProcAddress(lib, "csoundGetVersion")) == NULL)
+        return;
+    memcpy(&get_version, &fn, sizeof get_version);   /* without a cast warning */
+    say(major, get_version());
 }
 
 #else
@@ -34,14 +59,7 @@ void csws_check_host_major(void *caller, int major)
     *(void **)&get_version = dlsym(lib, "csoundGetVersion");
     version = get_version ? get_version() : 0;
     dlclose(lib);
-    if (version <= 0 || version / 1000 == major)
-        return;
-    fprintf(stderr,
-            "csws: this is csound-websocket's plugin for Csound %d, and Csound %d.%d "
-            "cannot load it: give --opcode-lib=\"$(csws plugin-path --csound %d)\" "
-            "(or run the piece with `csws run --csound %d`)\n",
-            major, version / 1000, (version / 10) % 100, version / 1000, version / 1000);
-    fflush(stderr);
+    say(major, version);
 }
 
 #endif

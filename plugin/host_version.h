@@ -8,6 +8,9 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define CSWS_CALLER_ADDRESS() __builtin_return_address(0)
+#elif defined(_MSC_VER)
+#include <intrin.h>
+#define CSWS_CALLER_ADDRESS() _ReturnAddress()
 #else
 #define CSWS_CALLER_ADDRESS() ((void *)0)
 #endif
