@@ -160,7 +160,8 @@ def test_stream_example_audio_reaches_the_page(page, tmp_path, port):
 
 
 def test_csd_page_and_client_errors(page, tmp_path, port):
-    """A .csd's own <html> at /, using /csws.js; asking for a missing variable is reported."""
+    """A .csd's own <html> at /, using /csws.js; asking for a missing variable, or sending to a
+    variable Csound sends, is reported."""
     csd = tmp_path / "piece.csd"
     csd.write_text(f"""<CsoundSynthesizer>
 <CsInstruments>
@@ -209,6 +210,9 @@ window.cs = cs;
         page.wait_for_function("() => document.getElementById('err').textContent.includes('nosuchvar is not on offer')")
         page.evaluate("() => window.cs.send('kin', 0.625)")
         p.wait_for(r"got kin 0\.625")
+        page.evaluate("() => window.cs.send('kcount', 1)")  # the wrong way round
+        page.wait_for_function(
+            "() => document.getElementById('err').textContent.includes('kcount goes from Csound to the web')")
         assert page.errors == []
     finally:
         p.stop()

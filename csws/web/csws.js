@@ -101,7 +101,7 @@ class Link {
     };
     ws.onmessage = (ev) => this.onMessage(ev.data);
     ws.onerror = () => {
-      if (!opened) this.client._explain(this.name);
+      if (!opened && this.ws === ws) this.client._explain(this.name); // not one we closed ourselves
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
