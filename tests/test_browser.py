@@ -37,13 +37,19 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 640})
+def open_page(browser, **context_options):
+    """A page in a context of its own, collecting its uncaught errors in page.errors."""
+    context = browser.new_context(**context_options)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.errors = errors
+    return context, pg
+
+
+@pytest.fixture
+def page(browser):
+    context, pg = open_page(browser, viewport={"width": 1280, "height": 640})
     yield pg
     context.close()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import ARGS, CHROMIUM, sync_api
+from test_browser import ARGS, CHROMIUM, open_page, sync_api
 
 from conftest import REALTIME, Performance, make_csd
 
@@ -108,11 +108,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(ignore_https_errors=True)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
+    context, pg = open_page(browser, ignore_https_errors=True)
     yield pg
     context.close()
 
