@@ -332,7 +332,7 @@ class PortServer:
 
     def _join(self, var: Variable, ws: ServerConnection) -> None:
         try:
-            opts = clients.join(ws, var.spec)  # ?dtype=float32&frames=M (csws/clients.py)
+            opts = clients.join(ws, var.spec)  # ?dtype=float32&frames=M&direction=to_web (csws/clients.py)
         except clients.BadOption as e:
             if isinstance(e, clients.WrongWay):
                 var.rejected += 1  # a client of the wrong way round: counted like a message to a to-web one
