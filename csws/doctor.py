@@ -20,7 +20,7 @@ from pathlib import Path
 
 from csws import __version__, plugin_majors
 from csws import csound as cs_lib
-from csws.install import SITE_SUFFIX
+from csws.install import SITE_SUFFIX, site_file
 
 TRIAL_TIMEOUT = 60.0
 
@@ -100,7 +100,7 @@ def _site_of(plugin: Path) -> Path:
     """The site-packages directory the plugin imports csws from, worked out as plugin/pyembed.c
     does: named by the .site file beside a copy, else two levels up from its real path."""
     try:
-        return Path(plugin.with_name(plugin.name + SITE_SUFFIX).read_text(encoding="utf-8-sig").splitlines()[0])
+        return Path(site_file(plugin).read_text(encoding="utf-8-sig").splitlines()[0])
     except (OSError, IndexError):
         return plugin.resolve().parent.parent
 

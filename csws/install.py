@@ -26,6 +26,11 @@ from csws import csound, plugin_majors, plugin_path
 SITE_SUFFIX = ".site"  # plugin/pyembed.h CSWS_SITE_SUFFIX
 
 
+def site_file(plugin: Path) -> Path:
+    """The file beside a copy of the plugin that names csws's site-packages directory."""
+    return plugin.with_name(plugin.name + SITE_SUFFIX)
+
+
 def manifest_path() -> Path:
     """Where install records what it made (the platform's per-user data directory)."""
     if sys.platform == "darwin":
@@ -78,7 +83,7 @@ def _made_dirs(directory: Path) -> list[Path]:
 
 def _copy(source: Path, target: Path, manifest: dict) -> str:
     """A copy of the plugin, and beside it the site-packages directory it is to use."""
-    site = target.with_name(target.name + SITE_SUFFIX)
+    site = site_file(target)
     if os.path.lexists(site) and not _ours(site, manifest):
         raise FileExistsError(f"{site} exists and csws install did not make it")
     shutil.copy2(source, target)
@@ -118,7 +123,7 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
                 print(f"Csound {major}: {target} is already installed (-> {source})")
                 continue
             target.unlink()  # ours, from another install of csws (or a copy): this one replaces it
-            site = target.with_name(target.name + SITE_SUFFIX)
+            site = site_file(target)
             if _ours(site, manifest):
                 site.unlink()
                 del manifest["files"][str(site)]
