@@ -25,10 +25,20 @@ import pytest
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 
 
+def free_ports(n: int) -> list[int]:
+    """n different free ports, each from the kernel (port + 1 may be a client's ephemeral port)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def make_csd(orc: str, score: str, options: str = "", sr: int = 48000, ksmps: int = 32) -> str:
