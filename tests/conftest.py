@@ -12,6 +12,7 @@ CSWS_TEST_CSOUND=6 (or 7) narrows the run to one major.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -25,16 +26,30 @@ import pytest
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 
 
+# Servers under test listen below every system's ephemeral range (Linux from 32768, others
+# from 49152): a port the kernel hands out could be taken by any outgoing connection before
+# Csound binds it.
+TEST_PORTS = range(20000, 32768)
+
+
 def free_ports(n: int) -> list[int]:
-    """n different free ports, each from the kernel (port + 1 may be a client's ephemeral port)."""
-    socks = [socket.socket() for _ in range(n)]
+    """n different ports that are free now, none of them ephemeral."""
+    held: list[socket.socket] = []
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+        for candidate in random.sample(TEST_PORTS, len(TEST_PORTS)):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+            if len(held) == n:
+                return [h.getsockname()[1] for h in held]
+        raise RuntimeError(f"fewer than {n} free ports in {TEST_PORTS}")
     finally:
-        for s in socks:
-            s.close()
+        for h in held:
+            h.close()
 
 
 def free_port() -> int:

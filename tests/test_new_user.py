@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import REALTIME, make_csd
+from conftest import REALTIME, free_port, make_csd
 from test_hosts import seed_orc
 from test_http import get
 from wsclient import connect_var, frames
@@ -53,10 +53,7 @@ def test_run_exits_with_csounds_status_after_an_init_error(tmp_path, port, csoun
 
 
 def test_demo_says_the_sound_card_failed_and_how_to_choose_one(csound):
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    number = port.getsockname()[1]
-    port.close()
+    number = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "csws", "demo", "--audio", "--port", str(number)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -197,7 +197,8 @@ endin""" + GAPS
 
         assert run(main()) == 5.0
         gap = float(p.wait_for(r"maxgap ([\d.]+)", timeout=10).group(1))
-        assert gap < 0.05, f"a k-cycle took {gap * 1000:.0f} ms"
+        # a stall waits on the frozen client for seconds; 0.25 s leaves room for a loaded CI machine
+        assert gap < 0.25, f"a k-cycle took {gap * 1000:.0f} ms"
         no_init_error(p.output)
     finally:
         stuck.close()
