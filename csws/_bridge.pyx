@@ -22,13 +22,21 @@ cdef extern from "bridge.h":
     int CSWS_API_VERSION
     ctypedef struct csws_wake:
         int64_t fd
+    int CSWS_MAX_STRING
     ctypedef struct csws_share:
         uint64_t want_bytes
         uint64_t values
+        uint64_t spare
+        uint64_t retired
     csws_ring *csws_share_ring(csws_share *s) nogil
     void csws_share_set_ring(csws_share *s, csws_ring *r) nogil
     uint64_t CSWS_LOAD_ACQ(uint64_t *p) nogil
+    void CSWS_STORE_REL(uint64_t *p, uint64_t v) nogil
     ctypedef void (*csws_log_fn)(void *csound, int is_warning, const char *text) noexcept nogil
+    ctypedef struct csws_host:
+        csws_log_fn log
+        void *(*alloc)(void *csound, size_t bytes) noexcept nogil
+        void (*release)(void *csound, void *memory) noexcept nogil
     ctypedef struct csws_var_spec:
         const char *name
         int kind
@@ -41,7 +49,7 @@ cdef extern from "bridge.h":
         csws_share *share
     ctypedef struct csws_api:
         int version
-        void *(*attach)(void *, csws_log_fn, int, uint32_t, uint32_t, double, int, uint64_t,
+        void *(*attach)(void *, const csws_host *, int, uint32_t, uint32_t, double, int, uint64_t,
                         csws_var_spec *, int, csws_wake **, uint64_t *, char *, size_t) noexcept
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
@@ -97,6 +105,9 @@ cdef class Share:
     """A variable's record that every note using it reaches from C (bridge.h)."""
     cdef csws_share *s
     cdef readonly Ring ring
+    # S from the web: the Csound whose allocator makes the notes' spare buffers
+    cdef void *csound
+    cdef const csws_host *host
 
     def __cinit__(self, Ring ring):
         self.s = <csws_share *>PyMem_RawCalloc(1, sizeof(csws_share))
@@ -115,6 +126,37 @@ cdef class Share:
         """Frames go to (or come from) this ring from now on."""
         self.ring = ring
         csws_share_set_ring(self.s, ring.r if ring is not None else NULL)
+
+    cdef void lend(self, void *csound, const csws_host *host):
+        self.csound = csound
+        self.host = host
+
+    def refill(self) -> None:
+        """S from the web: free the buffer a note let go of, and keep a spare ready.
+
+        Runs with the GIL held throughout, so that release() (at Csound's end,
+        also holding it) never comes between."""
+        cdef uint64_t old
+        if self.host == NULL:
+            return
+        old = CSWS_LOAD_ACQ(&self.s.retired)
+        if old:
+            self.host.release(self.csound, <void *><size_t>old)
+            CSWS_STORE_REL(&self.s.retired, 0)
+        if CSWS_LOAD_ACQ(&self.s.spare) == 0:
+            CSWS_STORE_REL(&self.s.spare, <size_t>self.host.alloc(self.csound, CSWS_MAX_STRING + 1))
+
+    def release(self) -> None:
+        """No note uses the variable any more, or Csound is ending: give its buffers back."""
+        cdef uint64_t p
+        if self.host == NULL:
+            return
+        for p in (CSWS_LOAD_ACQ(&self.s.retired), CSWS_LOAD_ACQ(&self.s.spare)):
+            if p:
+                self.host.release(self.csound, <void *><size_t>p)
+        CSWS_STORE_REL(&self.s.retired, 0)
+        CSWS_STORE_REL(&self.s.spare, 0)
+        self.host = NULL
 
     @property
     def want_bytes(self) -> int:
@@ -150,7 +192,7 @@ cdef void _set_err(char *err, size_t errlen, object e):
     err[len(msg)] = 0
 
 
-cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
+cdef void *_attach(void *csound, const csws_host *chost, int port, uint32_t ksmps,
                    uint32_t engine_ksmps, double sr, int insno, uint64_t line, csws_var_spec *vars, int nvars,
                    csws_wake **wake, uint64_t *order, char *err, size_t errlen) noexcept with gil:
     cdef int i, d
@@ -172,10 +214,13 @@ cdef void *_attach(void *csound, csws_log_fn log, int port, uint32_t ksmps,
                 ksmps=ksmps))
         logger = CsoundLog()
         logger.csound = csound
-        logger.fn = log
+        logger.fn = chost.log
         inst = host.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line)
         for i, var in enumerate(inst.variables):
             vars[i].share = <csws_share *><size_t>var.share.address
+            if var.spec.kind is Kind.S and var.spec.direction is Direction.FROM_WEB:
+                (<Share>var.share).lend(csound, chost)
+                var.share.refill()
         wake[0] = <csws_wake *><size_t>inst.port.wake.address
         order[0] = inst.handle
         return <void *><size_t>inst.handle

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 4
+#define CSWS_API_VERSION 5
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -79,6 +79,14 @@ typedef struct csws_share {
     uint64_t best;          /* order of the instance whose value it holds */
     uint32_t members;       /* live instances */
     uint32_t written;       /* of them, those that wrote the open frame */
+    /* S from the web: string buffers Csound owns, moved without allocating on
+       Csound's thread.  The I/O thread keeps `spare` (CSWS_MAX_STRING + 1
+       bytes from Csound's allocator) ready; a note whose output Csound has
+       shrunk takes it, and leaves its old buffer in `retired` for the I/O
+       thread to free.  Each is a char * set by one side and taken by the other
+       (atomic); 0 = none. */
+    uint64_t spare;
+    uint64_t retired;
 } csws_share;
 
 static inline csws_ring *csws_share_ring(csws_share *s)
@@ -103,6 +111,15 @@ typedef struct csws_var_spec {
 /* Where Python may print to: the Csound instance's message stream. */
 typedef void (*csws_log_fn)(void *csound, int is_warning, const char *text);
 
+/* What the plugin lends Python of its Csound: the message stream, and the
+   allocator of memory Csound will own (string outputs' buffers).  Csound's
+   allocator may be called from any thread. */
+typedef struct csws_host {
+    csws_log_fn log;
+    void *(*alloc)(void *csound, size_t bytes);    /* zeroed */
+    void (*release)(void *csound, void *memory);
+} csws_host;
+
 typedef struct csws_api {
     int version;
     /* GIL: register one opcode instance's variables on a port, starting its
@@ -111,7 +128,7 @@ typedef struct csws_api {
        its instrument; *order grows with every attach (the newest note wins).
        ksmps: the instance's own (an instrument or UDO may set its own, and
        a-rate frames then hold that many samples); engine_ksmps: the orchestra's. */
-    void *(*attach)(void *csound, csws_log_fn log, int port, uint32_t ksmps,
+    void *(*attach)(void *csound, const csws_host *host, int port, uint32_t ksmps,
                     uint32_t engine_ksmps, double sr, int insno, uint64_t line, csws_var_spec *vars,
                     int nvars, csws_wake **wake, uint64_t *order, char *err, size_t errlen);
     /* GIL: the instance ended; variables no other instance uses go away

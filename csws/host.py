@@ -187,6 +187,7 @@ def _withdraw(port: Port, gone: list[Variable]) -> None:
     port.variables = {n: v for n, v in port.variables.items() if all(v is not g for g in gone)}
     for var in gone:
         _add_counters(_totals[port.csound], port.number, var)
+        var.share.release()
     if port.server is not None:
         _io.loop.call_soon_threadsafe(port.server.close_clients, gone, 1001, "the instrument ended")
 
@@ -289,6 +290,8 @@ def shutdown(csound: int) -> None:
         _config.pop(csound, None)
         ports = [_ports.pop(n) for n, p in list(_ports.items()) if p.csound == csound]
         for port in ports:
+            for var in port.variables.values():
+                var.share.release()
             if port.server is None:
                 _io.unwatch(port.sockets)
                 port.close()

@@ -369,6 +369,7 @@ class PortServer:
             frame = decode(var.current_spec(), message, self.max_string)
             if var.spec.kind.is_array and len(frame) > var.ring.capacity:
                 self._grow(var, len(frame))
+            var.share.refill()  # strings: a spare buffer for a note whose output Csound shrank
             var.ring.write(frame)
             var.received += 1
         except BadMessage as e:
@@ -381,6 +382,7 @@ class PortServer:
     def _on_wake(self) -> None:
         self.wake.clear()
         for var in self.variables.values():
+            var.share.refill()  # a note took the spare string buffer, or waits for one
             if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
                 for frame in var.ring.read_new():
                     self._fan_out(var, frame)

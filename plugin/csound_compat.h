@@ -4,8 +4,7 @@
  * against these names; meson compiles it once per major, each time against
  * that major's headers (CS_VERSION comes from them).
  *
- * The facts behind each line: ../shared/notes/csound7.md in the project's
- * workspace; in short, Csound 7 moved argument access to inline functions on
+ * In short, Csound 7 moved argument access to inline functions on
  * OPDS, asks for ksmps per instance, replaced deinit callbacks by an OENTRY
  * field, renamed the opcode lookup and stopped appending newlines to
  * InitError and Warning.
@@ -63,6 +62,20 @@ static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
     s->size = n;
 }
 
+/* Bytes the string's buffer may take now: none while it is shared. */
+static inline size_t csws_string_room(const STRINGDAT *s)
+{ return s->data != NULL && s->refcount == 0 ? s->size : 0; }
+
+/* Put a buffer of n bytes in; the one it replaces, if it is ours to free. */
+static inline char *csws_string_swap(STRINGDAT *s, char *buf, size_t n)
+{
+    char *old = s->refcount == 0 ? s->data : NULL;
+    s->data = buf;
+    s->size = n;
+    s->refcount = 0;
+    return old;
+}
+
 #else /* Csound 6 */
 
 #define CSWS_CSOUND_MAJOR 6
@@ -90,6 +103,20 @@ static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
 {
     s->data = cs->ReAlloc(cs, s->data, n);
     s->size = (int)n;
+}
+
+/* Bytes the string's buffer surely holds: its size, which Csound 6 lowers to a
+   shorter string's when it copies one in place, and sets exactly when it
+   reallocates (strcpyk, =, sprintfk). */
+static inline size_t csws_string_room(const STRINGDAT *s)
+{ return s->data != NULL && s->size > 0 ? (size_t)s->size : 0; }
+
+static inline char *csws_string_swap(STRINGDAT *s, char *buf, size_t n)
+{
+    char *old = s->data;
+    s->data = buf;
+    s->size = (int)n;
+    return old;
 }
 
 #endif

@@ -77,6 +77,28 @@ static void log_to_csound(void *csound, int is_warning, const char *text)
         cs->Message(cs, "%s\n", text);
 }
 
+static void *alloc_for_csound(void *csound, size_t bytes)
+{
+    CSOUND *cs = (CSOUND *)csound;
+    return cs->Calloc(cs, bytes);
+}
+
+static void release_for_csound(void *csound, void *memory)
+{
+    CSOUND *cs = (CSOUND *)csound;
+    cs->Free(cs, memory);
+}
+
+static const csws_host host_fns = {log_to_csound, alloc_for_csound, release_for_csound};
+
+/* Poke the I/O thread (at most one byte pending): frames to send, or a string
+   buffer to replace. */
+static void wake_io(WEBSOCKET *p)
+{
+    if (csws_wake_claim(p->wake))
+        (void)CSWS_SEND(p->wake->fd);
+}
+
 /* The variable's kind, or -1 with its Csound type name in `why`. */
 static int kind_of(CSOUND *cs, void *arg, char *why, size_t whylen)
 {
@@ -118,6 +140,13 @@ static size_t a_stride(const ARRAYDAT *arr, uint32_t ksmps)
 {
     size_t member = arr->arrayMemberSize > 0 ? (size_t)arr->arrayMemberSize / sizeof(MYFLT) : 0;
     return member > ksmps ? member : ksmps;
+}
+
+/* The most bytes of a string input to read: within its buffer, at most a message. */
+static size_t string_limit(const STRINGDAT *str)
+{
+    size_t room = csws_string_room(str);
+    return room < CSWS_MAX_STRING ? room : CSWS_MAX_STRING;
 }
 
 static int is_array(int kind)
@@ -223,7 +252,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
             }
             if (!is_out && str->data) {
                 s->init_data = str->data;
-                s->init_bytes = strnlen(str->data, CSWS_MAX_STRING);
+                s->init_bytes = strnlen(str->data, string_limit(str));
             }
             break;
         }
@@ -249,7 +278,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         return csws_init_error(cs, "websocket: %s", err);
     started_api = p->api;
     err[0] = '\0';
-    p->handle = p->api->attach(cs, log_to_csound, port, p->ksmps, csws_engine_ksmps(cs), csws_sr(cs, &p->h),
+    p->handle = p->api->attach(cs, &host_fns, port, p->ksmps, csws_engine_ksmps(cs), csws_sr(cs, &p->h),
                                csws_insno(&p->h), (uint64_t)(uintptr_t)p->h.optext,
                                specs, p->nvars, &p->wake, &p->order, err, sizeof err);
     if (p->handle == NULL)
@@ -299,7 +328,7 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
     switch (v->kind) {
     case CSWS_S: {
         const STRINGDAT *str = (const STRINGDAT *)v->arg;
-        uint32_t n = str->data ? (uint32_t)strnlen(str->data, CSWS_MAX_STRING) : 0;
+        uint32_t n = str->data ? (uint32_t)strnlen(str->data, string_limit(str)) : 0;
         memcpy(slot, &n, 4);
         memcpy(slot + 4, str->data, n);
         return;
@@ -437,6 +466,37 @@ static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame
             arr->data[e * stride + s] = src[s * fe + e];
 }
 
+/* A string frame into an S output, never past the output's buffer: the
+   orchestra may have shrunk it since (Csound 6 does when it copies a string
+   in).  Then the spare buffer the I/O thread keeps ready takes its place
+   (Csound's thread allocates nothing), and the old one goes back to the I/O
+   thread to free.  With no spare ready (a second shrink within a moment), the
+   string waits: 0, and the I/O thread is woken to make one. */
+static int string_to_output(WEBSOCKET *p, csws_var *v, const unsigned char *frame)
+{
+    STRINGDAT *str = (STRINGDAT *)v->arg;
+    csws_share *sh = v->share;
+    uint32_t len;
+    memcpy(&len, frame, 4);
+    if (len > CSWS_MAX_STRING)
+        len = CSWS_MAX_STRING;
+    if (csws_string_room(str) < (size_t)len + 1) {
+        char *spare = (char *)(uintptr_t)CSWS_LOAD_ACQ(&sh->spare), *old;
+        if (spare == NULL || CSWS_LOAD_ACQ(&sh->retired) != 0) {
+            wake_io(p);
+            return 0;
+        }
+        CSWS_STORE_REL(&sh->spare, 0);
+        old = csws_string_swap(str, spare, CSWS_MAX_STRING + 1);
+        if (old != NULL)
+            CSWS_STORE_REL(&sh->retired, (uint64_t)(uintptr_t)old);
+        wake_io(p);                      /* to free the old one and make the next spare */
+    }
+    memcpy(str->data, frame + 4, len);
+    str->data[len] = '\0';
+    return 1;
+}
+
 /* Control data: the newest frame wins; i-rate latches the first. */
 static void from_web_control(WEBSOCKET *p, csws_var *v)
 {
@@ -448,20 +508,15 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
     memcpy(tmp, csws_ring_slot(r, head - 1), (size_t)r->slot_bytes);
     if (!csws_ring_still_valid(r, head - 1))
         return;                          /* torn by a newer frame: next cycle */
-    v->cursor = head;
     if (v->kind == CSWS_S) {
-        STRINGDAT *str = (STRINGDAT *)v->arg;
-        uint32_t len;
-        memcpy(&len, tmp, 4);
-        if (len > CSWS_MAX_STRING)
-            len = CSWS_MAX_STRING;
-        memcpy(str->data, tmp + 4, len);
-        str->data[len] = '\0';
+        if (!string_to_output(p, v, tmp))
+            return;                      /* no room yet: the string waits a k-cycle */
     } else if (is_array(v->kind)) {
         frame_to_array(p, v, tmp);
     } else {
         p->api->copy((MYFLT *)v->arg, (const double *)tmp, 1);
     }
+    v->cursor = head;
     if (v->kind == CSWS_I || v->kind == CSWS_IARR)
         v->latched = 1;
 }
@@ -549,8 +604,8 @@ static int perf_websocket(CSOUND *cs, WEBSOCKET *p)
         else
             from_web_control(p, v);
     }
-    if (sent && csws_wake_clients(p->wake) && csws_wake_claim(p->wake))
-        (void)CSWS_SEND(p->wake->fd);
+    if (sent && csws_wake_clients(p->wake))
+        wake_io(p);
     return OK;
 }
 

@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pytest
 
+# The project's sources: the checkout these tests sit in, or CSWS_SOURCE_DIR (tools/check_wheel.sh
+# runs a copy of tests/ beside the installed wheel); tests that compile plugins read them.
+SOURCE = Path(os.environ.get("CSWS_SOURCE_DIR") or Path(__file__).resolve().parent.parent)
+
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 
 
@@ -54,6 +58,17 @@ def free_ports(n: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def csound_include(major: int) -> list[str]:
+    """Compiler flags for a major's plugin headers: Debian's for 6; for 7 CSWS_CSOUND7_INCLUDE,
+    else where tools/quickstart.sh puts them."""
+    if major == 6:
+        return []
+    inc = Path(os.environ.get("CSWS_CSOUND7_INCLUDE") or SOURCE / ".cache" / "csound7" / "include")
+    if not (inc / "csound" / "csdl.h").exists():
+        pytest.fail(f"no Csound 7 headers in {inc}: set CSWS_CSOUND7_INCLUDE (tools/quickstart.sh fetches them)")
+    return [f"-I{inc}"]
 
 
 def make_csd(orc: str, score: str, options: str = "", sr: int = 48000, ksmps: int = 32) -> str:

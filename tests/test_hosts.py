@@ -13,16 +13,14 @@ import ssl
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REALTIME, make_csd
+from conftest import REALTIME, csound_include, make_csd
 from wsclient import connect_var, f64, frames
 
 ORIGINAL = "/usr/lib/x86_64-linux-gnu/csound/plugins64-6.0/libwebsocketIO.so"
-CHECKOUT = Path(__file__).resolve().parent.parent
 
 # Another library's `websocket`, as Debian's websocketIO is for Csound 6 (Csound 7 has
 # none): built by the test against the major's headers, loaded from the per-user
@@ -41,16 +39,6 @@ static OENTRY localops[] = {
 LINKAGE
 """
 
-
-def csound_include(major: int) -> list[str]:
-    """Compiler flags for a major's plugin headers: Debian's for 6; for 7 CSWS_CSOUND7_INCLUDE,
-    else where tools/quickstart.sh puts them."""
-    if major == 6:
-        return []
-    inc = Path(os.environ.get("CSWS_CSOUND7_INCLUDE") or CHECKOUT / ".cache" / "csound7" / "include")
-    if not (inc / "csound" / "csdl.h").exists():
-        pytest.fail(f"no Csound 7 headers in {inc}: set CSWS_CSOUND7_INCLUDE (tools/quickstart.sh fetches them)")
-    return [f"-I{inc}"]
 
 
 def seed_orc(port: int) -> str:

@@ -16,11 +16,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import free_port, make_csd
+from conftest import MAJORS, SOURCE, csound_include, free_port, make_csd
 from wsclient import connect_var
 
 ORC = """
@@ -115,3 +116,161 @@ def test_arrays_and_types_under_valgrind(perform, csound, tmp_path):
     errors = _errors(log)
     assert not errors, "\n\n".join(errors[:5])
     assert "INIT ERROR" not in out and "PERF ERROR" not in out, out[-3000:]
+
+
+# ---- an address-sanitizer build of the plugin ----
+#
+# valgrind does not know how big a Csound string's buffer is (Csound's allocator
+# adds a header of its own), and missed a heap overflow there that ASAN's
+# redzones catch.  The plugin is compiled here with -fsanitize=address from the
+# sources, and libasan is preloaded into the host (the stock `csound` for 6, a
+# Python program for 7), so every buffer Csound allocates is guarded too.
+
+ASAN_OPTIONS = "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=99"
+
+# Ways an orchestra writes an S output of websocket, each of which left its buffer
+# smaller than the plugin believed (Csound 6 shrinks, reallocates or shares it).
+# Each line runs every k-cycle, on alternate k-cycles after `Sw strcpyk "a"`, which
+# leaves the buffer as it was but its size as that of "a".
+STRING_FORMS = {
+    "strcpyk": 'Sw strcpyk "bb"',
+    "assign": "Sw = gSshort",
+    "sprintfk": 'Sw sprintfk "%d", kc',
+    "copy_from": "Sw strcpyk Sv2",
+    "copy_to": "Sv2 strcpyk Sw",
+}
+
+HOST7 = """
+import sys
+from csws import csound as c
+cs = c.create(c.find("7"))
+ok = cs.compile(["--opcode-lib=" + sys.argv[1], *sys.argv[2:]]) == 0
+code = cs.perform() if ok else -1
+failed = not ok or code < 0 or cs.errors() != 0
+cs.destroy()
+sys.exit(1 if failed else 0)
+"""
+
+
+@pytest.fixture(scope="session")
+def asan_plugins(tmp_path_factory) -> dict[int, Path]:
+    """The plugin for each major, built with -fsanitize=address (with a .site file naming csws)."""
+    import csws
+
+    runtime = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.exists(runtime):
+        pytest.fail("gcc has no libasan (Debian: libgcc-12-dev): the address-sanitizer build cannot run")
+    out = tmp_path_factory.mktemp("asan")
+    built = {}
+    for major in MAJORS:
+        so = out / f"libcsws_opcodes_asan{major}.so"
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-g", "-O1", "-fsanitize=address", "-fno-omit-frame-pointer",
+                        "-std=c11", "-DUSE_DOUBLE", f'-DCSWS_PY_VERSION="{version}"', f"-I{SOURCE / 'csws'}",
+                        *csound_include(major), *map(str, sorted((SOURCE / "plugin").glob("*.c"))),
+                        "-ldl", "-o", str(so)], check=True)
+        (out / (so.name + ".site")).write_text(str(Path(csws.__file__).resolve().parent.parent) + "\n")
+        built[major] = so
+    built["runtime"] = Path(runtime).resolve()
+    return built
+
+
+def run_asan(asan_plugins, major: int, csd: Path, opts: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "LD_PRELOAD": str(asan_plugins["runtime"]), "ASAN_OPTIONS": ASAN_OPTIONS,
+           "PYTHONMALLOC": "malloc"}
+    plugin = str(asan_plugins[major])
+    if major == 6:
+        cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin}", str(csd), *opts]
+    else:
+        cmd = [sys.executable, "-c", HOST7, plugin, str(csd), *opts]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=csd.parent)
+
+
+async def _strings_in(port: int, names: list[str], seconds: float) -> int:
+    conns = await asyncio.gather(*(connect_var(port, n, timeout=60) for n in names))
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for i, ws in enumerate(conns):
+            await ws.send("x" * 4096 if (sent + i) % 2 == 0 else "short")
+        sent += 1
+        await asyncio.sleep(0.05)
+    for ws in conns:
+        await ws.close()
+    return sent
+
+
+@pytest.mark.parametrize("form", list(STRING_FORMS))
+def test_string_outputs_the_orchestra_writes_under_asan(asan_plugins, csound, tmp_path, form):
+    """A client's 4096-byte strings into an S output whose buffer the orchestra reallocates."""
+    port = free_port()
+    orc = f"""gSshort init "xy"
+instr 1
+  kc timeinstk
+  Sv2 init "bbbbbbbb"
+  Sw websocket {port}
+  if kc % 2 == 0 then
+    Sw strcpyk "a"
+  else
+    {STRING_FORMS[form]}
+  endif
+endin
+"""
+    csd = tmp_path / "strings.csd"
+    csd.write_text(make_csd(orc, "i1 0 4", ksmps=32))
+    proc = run_asan(asan_plugins, csound, csd, ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"])
+    try:
+        try:
+            sent = asyncio.run(_strings_in(port, ["Sw"], 2.0))
+        except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
+            sent = -1
+        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "AddressSanitizer" not in out, out[out.find("=="):][:6000]
+    assert proc.returncode == 0, out[-3000:]
+    m = re.search(r"csws: port \d+ Sw \(from web\): received (\d+)", out)
+    assert m and int(m.group(1)) == sent, out[-3000:]
+
+
+async def _commands(port: int, lengths: list[int]) -> None:
+    ws = await connect_var(port, "Sw", timeout=60)
+    for i, n in enumerate(lengths):
+        await ws.send(chr(ord("a") + i % 26) * n)
+        await asyncio.sleep(0.04)  # a few k-cycles: each string is seen before the next
+    await ws.close()
+
+
+def test_consume_and_clear_loses_no_string_under_asan(asan_plugins, csound, tmp_path):
+    """A piece that clears its S input after acting on it (Csound 6 then shrinks the
+    buffer's size to 1 every time) still gets every string, whole, in order."""
+    port = free_port()
+    orc = f"""instr 1
+  kc timeinstk
+  Sw websocket {port}
+  klen strlenk Sw
+  if klen > 0 then
+    printf "got %d %s\\n", kc, klen, strsubk(Sw, 0, 1)
+    Sw strcpyk ""
+  endif
+endin
+"""
+    csd = tmp_path / "commands.csd"
+    csd.write_text(make_csd(orc, "i1 0 5", ksmps=32))
+    lengths = [4096, 5, 300, 1, 4096, 4096, 2, 17] * 3
+    proc = run_asan(asan_plugins, csound, csd, ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"])
+    try:
+        try:
+            asyncio.run(_commands(port, lengths))
+        except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
+            pass
+        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "AddressSanitizer" not in out, out[out.find("=="):][:6000]
+    got = [(int(n), s) for n, s in re.findall(r"got (\d+) (\w)", out)]
+    assert got == [(n, chr(ord("a") + i % 26)) for i, n in enumerate(lengths)], out[-3000:]

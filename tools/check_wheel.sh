@@ -135,6 +135,7 @@ cp -r "$work/src/tests" "$work/tests"
 cp -r "$work/src/examples" "$work/examples"  # the browser tests open the examples
 cp "$work/src/README.md" "$work/README.md"   # the README's programs are tested as written
 rm -rf "$work/tests/__pycache__"
+export CSWS_SOURCE_DIR="$work/src"  # the tests that compile plugins (an address-sanitizer build) read the sources
 (cd "$work/tests" && "$work/venv/bin/python" -m pytest -p no:cacheprovider -ra "$@") \
   || fail "test suite against the installed wheel"
 
