@@ -1,10 +1,10 @@
-"""The token and framing in a real browser: pages of another localhost port.
+"""The token, framing and Origin checks in a real browser.
 
 Headless Chromium (as in test_browser.py) opens a port's page with its
 token, then a page served by a small http.server on ANOTHER localhost port,
 which records every request it gets.  That page must neither obtain the
 token (no cookie, no Referer, nothing in its URLs) nor plant or use one, nor
-frame the port's page.
+frame the port's page.  A page opened from a file is refused, and told why.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_browser import browser  # noqa: F401 - its browser fixture (and its skip without Chromium)
+from test_browser import browser, sync_api  # noqa: F401 - its browser fixture (and its skip without Chromium)
 
 TOKEN = "S3cretTok"
 ORC = """instr 1
@@ -133,3 +133,54 @@ def test_token_reaches_only_its_own_page(perform, port, port2, other_site, conte
     assert len(shown) == 1 and "This page lists what the port offers" not in shown[0], shown
     assert all(TOKEN not in c["value"] for c in context.cookies()), context.cookies()
     assert other_site.requests and not any(TOKEN in r for r in other_site.requests), other_site.requests
+
+
+# A page as a user writes it and double-clicks: csws.js from the port, the port from ?port=.
+FILE_PAGE = """<!DOCTYPE html>
+<title>a page opened from a file</title>
+<p id="count">-</p><p id="err"></p>
+<script type="module">
+const port = new URLSearchParams(location.search).get("port");
+const { connect } = await import(`http://127.0.0.1:${port}/csws.js`);
+const cs = connect(`http://127.0.0.1:${port}`);
+window.errors = [];
+cs.addEventListener("error", (e) => {
+  window.errors.push(e.detail.message);
+  document.getElementById("err").textContent = e.detail.message;
+});
+cs.subscribe("kcount", (d) => { document.getElementById("count").textContent = String(d[0]); });
+</script>
+"""
+
+
+def test_page_from_a_file_is_told_why_and_what_to_do(perform, port, port2, context, tmp_path):
+    """Issue 19, item 5: a page opened from disk sends Origin: null, refused (403) by design, which
+    the browser shows only as a failed socket: csws.js's error event says what Csound's console
+    says, and the fix.  The setting it names lets the same page in."""
+    refusing = perform(ORC.format(port=port), "i1 0 60")
+    allowing = perform(ORC.format(port=port2), "i1 0 60", env={"CSWS_ORIGINS": "null"})
+    refusing.wait_for("websocket server on")
+    allowing.wait_for("websocket server on")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "mypage.html").write_text(FILE_PAGE)
+    url = (site / "mypage.html").as_uri()
+
+    page = context.new_page()
+    page.goto(f"{url}?port={port}")
+    try:
+        page.wait_for_function("() => window.errors && window.errors.some((m) => m.includes('Origin: null'))",
+                               timeout=15000)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"no explanation among the errors {page.evaluate('() => window.errors')}") from None
+    message = next(m for m in page.evaluate("() => window.errors") if "Origin: null" in m)
+    console = refusing.wait_for(r"refused a websocket from Origin null: (.*)").group(1)
+    # The fixes, as Csound's console words them, and the address to open instead.
+    for fix in ("csws run --static", "CSWS_ORIGINS=null (csws run --origin null)"):
+        assert fix in message and fix in console, (fix, message, console)
+    assert f"http://127.0.0.1:{port}/mypage.html" in message, message
+    assert page.locator("#count").text_content() == "-"
+
+    page.goto(f"{url}?port={port2}")
+    page.wait_for_function("() => Number(document.getElementById('count').textContent) > 10")
+    assert page.evaluate("() => window.errors") == []

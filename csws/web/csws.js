@@ -41,6 +41,18 @@ function httpBase(base) {
   return url.replace(/\/+$/, "");
 }
 
+// Pages opened from a file (and sandboxed frames) have an opaque origin: browsers send
+// `Origin: null`, which a csws port refuses (403) unless told to allow it.  The page sees only a
+// failed socket and an unreadable /csws.json, so it is told here what Csound's console says.
+function refusedPage(base) {
+  const loc = globalThis.location;
+  const file = loc && loc.protocol === "file:" ? loc.pathname.split("/").pop() : "";
+  return `${base} refuses this page: a page opened from a file (or a sandboxed frame) sends Origin: null, ` +
+    "refused by default. Let csws serve the page: put it in a folder, run csws run --static FOLDER piece.csd " +
+    `(or put it in the .csd's <html>) and open ${base}/${file}; or allow such pages with ` +
+    "CSWS_ORIGINS=null (csws run --origin null)";
+}
+
 function wsURL(base) {
   return base.replace(/^http(s?):/i, "ws$1:") + "/";
 }
@@ -270,7 +282,7 @@ export class Client extends EventTarget {
         });
       p.catch((e) => {
         if (this._info === p) this._info = null; // try again next time
-        this._error(null, `cannot read ${this.base}/csws.json: ${e.message || e}`, e);
+        this._unreachable(null, `cannot read ${this.base}/csws.json`, e.message || String(e), e);
       });
       this._info = p;
     }
@@ -475,10 +487,24 @@ export class Client extends EventTarget {
           ? `could not connect to ${name}`
           : `${name} is not on offer (yet); on offer: ${info.variables.map((v) => v.name).join(", ") || "nothing yet"}`);
       },
-      () => {
+      (e) => {
         this._explaining.delete(name);
-        this._error(name, `could not connect to ${name}: is the server at ${this.base} running?`);
+        this._unreachable(name, `could not connect to ${name}`, `is the server at ${this.base} running?`, e);
       },
+    );
+  }
+
+  // `what` failed for `reason`.  A failed fetch (TypeError) of a page with an opaque origin may be
+  // the server refusing the page: if it answers a request whose answer the page may not read
+  // (no-cors), it is running, so the refusal is the reason.
+  _unreachable(name, what, reason, cause) {
+    if (globalThis.origin !== "null" || !(cause instanceof TypeError)) {
+      this._error(name, `${what}: ${reason}`, cause);
+      return;
+    }
+    fetch(this.base + "/csws.js", { method: "HEAD", mode: "no-cors", cache: "no-store" }).then(
+      () => this._error(name, `${what}: ${refusedPage(this.base)}`, cause),
+      () => this._error(name, `${what}: ${reason}`, cause),
     );
   }
 
