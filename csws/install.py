@@ -105,7 +105,7 @@ def _ours(path: Path, manifest: dict) -> bool:
 def _adopt(target: Path, source: Path, manifest: dict) -> bool:
     """Record a link to this csws's plugin that the record misses (a copied HOME's own link, or
     one made by hand), so that install and uninstall treat it as theirs."""
-    if _ours(target, manifest) or not target.is_symlink() or target.resolve() != source.resolve():
+    if _ours(target, manifest) or not target.is_symlink() or os.path.realpath(target) != os.path.realpath(source):
         return False
     manifest["files"][str(target)] = os.readlink(target)
     return True
