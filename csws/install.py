@@ -11,7 +11,11 @@ that names the site-packages directory holding csws (SITE_SUFFIX, read by
 pyembed.c).
 
 What install made is recorded in a manifest, so that install never replaces a
-file it did not make and uninstall removes exactly what it made.
+file it did not make and uninstall removes exactly what it made.  Both act only
+in this environment's per-user plugin directories (HOME, CS_USER_PLUGINDIR as
+they are now): a HOME copied with cp -a brings its record along, naming the
+original's files, which are not the copy's to remove.  A link there to this
+csws's plugin is taken as csws's own, recorded or not (the copy's own links).
 """
 from __future__ import annotations
 
@@ -49,7 +53,33 @@ def load_manifest() -> dict:
         return {"files": {}, "dirs": []}
 
 
-def _save(manifest: dict) -> None:
+def _load() -> tuple[dict, dict]:
+    """The record, split in two: the entries for this environment's per-user plugin directories,
+    which install and uninstall act on, and those for other places, which they leave alone (each
+    said once) and keep while the file is there; what is gone from another place is forgotten."""
+    manifest = load_manifest()
+    dirs = {csound.user_plugin_dir(major) for major in (6, 7)}  # every major's: another csws may have had both
+    here: dict = {"files": {}, "dirs": []}
+    aside: dict = {"files": {}, "dirs": []}
+    for name, made in manifest["files"].items():
+        if Path(name).parent in dirs:
+            here["files"][name] = made
+        elif os.path.lexists(name):
+            aside["files"][name] = made
+            print(f"csws: the record names {name}, outside this environment's per-user plugin directories "
+                  f"(a copied HOME's record names the original's files; or CS_USER_PLUGINDIR was different): "
+                  f"left alone")
+    for name in manifest["dirs"]:
+        if any(Path(name) == d or Path(name) in d.parents for d in dirs):  # install makes a directory's parents too
+            here["dirs"].append(name)
+        elif os.path.isdir(name):
+            aside["dirs"].append(name)
+    return here, aside
+
+
+def _save(manifest: dict, aside: dict) -> None:
+    """Write the record: what was done here, and the entries for other places as they were."""
+    manifest = {"files": {**aside["files"], **manifest["files"]}, "dirs": aside["dirs"] + manifest["dirs"]}
     path = manifest_path()
     if not manifest["files"] and not manifest["dirs"]:
         path.unlink(missing_ok=True)
@@ -70,6 +100,15 @@ def _ours(path: Path, manifest: dict) -> bool:
     if path.is_symlink():
         return os.readlink(path) == recorded
     return recorded in ("copy", "site")
+
+
+def _adopt(target: Path, source: Path, manifest: dict) -> bool:
+    """Record a link to this csws's plugin that the record misses (a copied HOME's own link, or
+    one made by hand), so that install and uninstall treat it as theirs."""
+    if _ours(target, manifest) or not target.is_symlink() or os.path.realpath(target) != os.path.realpath(source):
+        return False
+    manifest["files"][str(target)] = os.readlink(target)
+    return True
 
 
 def _made_dirs(directory: Path) -> list[Path]:
@@ -107,7 +146,7 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
               "Csound major: say which major's plugin to put there (csws install --csound 6 or --csound 7)",
               file=sys.stderr)
         return 1
-    manifest = load_manifest()
+    manifest, aside = _load()
     status = 0
     for major in chosen:
         try:
@@ -118,6 +157,9 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
             continue
         directory = csound.user_plugin_dir(major)
         target = directory / source.name
+        if _adopt(target, source, manifest):
+            _save(manifest, aside)
+            print(f"Csound {major}: {target} links to this csws's plugin: recorded as csws's")
         if _ours(target, manifest):
             if not copy and target.is_symlink() and os.readlink(target) == str(source):
                 print(f"Csound {major}: {target} is already installed (-> {source})")
@@ -150,9 +192,9 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
             print(f"csws: Csound {major}: {e}: left alone. Remove it yourself, then run csws install again",
                   file=sys.stderr)
             status = 1
-            _save(manifest)
+            _save(manifest, aside)
             continue
-        _save(manifest)
+        _save(manifest, aside)
         print(f"Csound {major}: installed {target} ({how})")
     if manifest["files"]:
         print("Every Csound host now finds the websocket opcode (csws doctor checks it). "
@@ -161,12 +203,14 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
 
 
 def uninstall() -> int:
-    """Remove exactly what install made (files still as install left them, and the
-    directories it created, if empty)."""
-    manifest = load_manifest()
+    """Remove exactly what install made in this environment's per-user plugin directories (files
+    still as install left them, links to this csws's plugin, and the directories it created, if empty)."""
+    manifest, aside = _load()
+    for major in plugin_majors():
+        source = Path(plugin_path(major))
+        _adopt(csound.user_plugin_dir(major) / source.name, source, manifest)
     if not manifest["files"] and not manifest["dirs"]:
         print("csws: nothing to uninstall (csws install has made nothing here)")
-        return 0
     status = 0
     for name in list(manifest["files"]):
         path = Path(name)
@@ -186,5 +230,5 @@ def uninstall() -> int:
         except OSError:
             print(f"csws: {name}/ is not empty (other plugins?): left alone")
     manifest["dirs"] = []
-    _save(manifest)
+    _save(manifest, aside)
     return status

@@ -96,6 +96,47 @@ def test_doctor_names_csws_install_until_it_is_done(home):
     assert len(after.stdout.splitlines()) < 30, "one screen"
 
 
+def links(home: Path) -> dict[Path, str]:
+    """Every symlink under home, and what it points to."""
+    return {p: os.readlink(p) for p in our_files(home) if p.is_symlink()}
+
+
+def test_a_copied_home_is_acted_on_alone(home, tmp_path, monkeypatch):
+    """cp -a of a HOME brings the record along, naming the original's links (issue 19): csws in the
+    copy leaves those alone, saying so, and takes the copy's own links (to this csws's plugin) as its own."""
+    import csws
+
+    def installed(where: Path) -> dict[Path, str]:
+        return {user_dir(where, m) / Path(csws.plugin_path(m)).name: csws.plugin_path(m) for m in csws.plugin_majors()}
+
+    assert run_csws("install").returncode == 0
+    assert links(home) == installed(home)
+    for name in ("a", "b"):
+        subprocess.run(["cp", "-a", str(home), str(tmp_path / name)], check=True)
+
+    def in_copy(name: str, command: str) -> str:
+        monkeypatch.setenv("HOME", str(tmp_path / name))
+        out = run_csws(command)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert links(home) == installed(home), f"{command} in a copy leaves the original's links alone"
+        for link in installed(home):
+            assert f"{link}, outside" in out.stdout, "and says so"
+        return out.stdout
+
+    in_copy("a", "uninstall")
+    assert links(tmp_path / "a") == {}, "the copy's own links go"
+    in_copy("a", "install")
+    assert links(tmp_path / "a") == installed(tmp_path / "a")
+
+    assert "already installed" in in_copy("b", "install"), "the copy's own links are this csws's"
+    assert links(tmp_path / "b") == installed(tmp_path / "b")
+    in_copy("b", "uninstall")
+    assert links(tmp_path / "b") == {}
+
+    monkeypatch.setenv("HOME", str(home))
+    assert run_csws("uninstall").returncode == 0 and our_files(home) == [], "the original's record still works"
+
+
 def seed_csd(tmp_path: Path, port: int, seconds: float, options: list[str]) -> Path:
     # The piece's own header and options: a host that ignored them would run at
     # sr 44100, ksmps 10 (Csound's defaults) and write test.wav.

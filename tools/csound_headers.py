@@ -8,7 +8,10 @@ The source: the release's tag archive from GitHub (the default), an archive or
 unpacked tree given with --source, or, for 7.0.0, `--source pypi`: the source
 distribution of the cycsound package on PyPI, whose include/ holds Csound 7.0's
 headers with the generated ones already made (for machines that reach PyPI but
-not GitHub).
+not GitHub). It comes from the package index PIP_INDEX_URL names, else PyPI,
+downloaded as it is and checked against its pinned sha256: pip download would
+build the package's build dependencies (Cython) from source just to read its
+metadata, minutes of compiling for a file of headers.
 The wheel builds need only headers: the plugin links no Csound library
 (Csound hands a plugin its API when it loads it). So rather than building
 Csound (whose CMake configure insists on libsndfile and more), this copies the
@@ -21,32 +24,66 @@ manylinux image or a Windows runner can run it.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import html
 import io
+import json
+import os
+import posixpath
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 RELEASES = ("6.18.1", "7.0.0")
-PYPI_SDIST = {"7.0.0": "cycsound==0.2.3"}  # carries Csound 7.0.0's include/, same files as the tag
+# Carries Csound 7.0.0's include/, same files as the tag. PyPI never lets a file be replaced, so its
+# sha256 is fixed; pinned here, it also holds for whatever index PIP_INDEX_URL names.
+PYPI_SDIST = {"7.0.0": ("cycsound", "cycsound-0.2.3.tar.gz",
+                        "6b621cfc2369210f32d30b6ecb8b37f8dbd962739188a0ef9a701011162c5fd6")}
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"  # PEP 691
 
 
 def url(tag: str) -> str:
     return f"https://github.com/csound/csound/archive/refs/tags/{tag}.tar.gz"
 
 
+def file_url(project: str, filename: str) -> str:
+    """Where the package index (PIP_INDEX_URL, else PyPI) keeps one of a project's files: from its
+    project page, JSON (PEP 691) where the index offers it, else HTML (PEP 503, every index)."""
+    index = os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+    request = urllib.request.Request(f"{index.rstrip('/')}/{project}/",
+                                     headers={"Accept": f"{SIMPLE_JSON}, text/html;q=0.1"})
+    with urllib.request.urlopen(request, timeout=120) as r:
+        page, kind, text = r.geturl(), r.headers.get_content_type(), r.read().decode()
+    if kind == SIMPLE_JSON:
+        urls = [f["url"] for f in json.loads(text)["files"] if f["filename"] == filename]
+    else:
+        hrefs = map(html.unescape, re.findall(r'<a\s[^>]*href="([^"]*)"', text))
+        urls = [href for href in hrefs if posixpath.basename(urllib.parse.urlsplit(href).path) == filename]
+    if not urls:
+        sys.exit(f"csound_headers: the package index at {page} has no {filename}")
+    return urllib.parse.urljoin(page, urls[0])  # links may be relative to the page
+
+
 def from_pypi(tag: str, into: Path) -> str:
-    """Download the source distribution that carries this release's headers; its path."""
+    """Download the source distribution that carries this release's headers, as it is; its path."""
     if tag not in PYPI_SDIST:
         sys.exit(f"csound_headers: no PyPI package carries Csound {tag}'s headers; use the GitHub release")
-    print(f"csound_headers: fetching {PYPI_SDIST[tag]} (source) from PyPI", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                    "--dest", str(into), PYPI_SDIST[tag]], check=True)
-    return str(next(into.glob("*.tar.gz")))
+    project, filename, sha256 = PYPI_SDIST[tag]
+    link = file_url(project, filename)
+    print(f"csound_headers: fetching {link}", flush=True)
+    with urllib.request.urlopen(link, timeout=120) as r:
+        data = r.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        sys.exit(f"csound_headers: {link} is not PyPI's {filename} (sha256 {got}, not {sha256})")
+    path = into / filename
+    path.write_bytes(data)
+    return str(path)
 
 
 def fetch(source: str | None, tag: str, into: Path) -> Path:
