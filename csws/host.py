@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ _ports: dict[int, Port] = {}
 _instances: dict[int, Instance] = {}
 _totals: dict[int, dict[tuple[int, str], dict[str, int]]] = defaultdict(dict)  # withdrawn variables'
 _loggers: dict[int, object] = {}
+_reported: dict[int, dict] = {}  # per Csound: the counters last reported
 _config: dict[int, dict[str, str]] = {}  # per Csound: websocket_config's settings
 _handles = itertools.count(1)
 
@@ -223,13 +225,33 @@ def configure(csound: int, name: str, value: str) -> None:
         _config.setdefault(csound, {})[name] = value
 
 
+def _report(csound: int) -> None:
+    """Each variable's counters that changed since this Csound's last report, one line each (under _lock)."""
+    logger = _loggers.get(csound)
+    if logger is None:
+        return
+    last = _reported.setdefault(csound, {})
+    for key, acc in sorted(stats(csound).items()):
+        if last.get(key) != acc:
+            parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
+            way = acc["direction"].replace("_", " ")
+            logger(f"csws: port {key[0]} {key[1]} ({way}): {parts}")
+            last[key] = acc
+
+
 def detach(handle: int) -> None:
     """An instance ended: variables no other note uses, and a port left without
-    instances, go after LINGER unless a next note takes them over."""
+    instances, go after LINGER unless a next note takes them over.
+
+    When it was its Csound's last, the counters are reported at once: the
+    performance may be ending, and this is the last moment a host surely shows
+    Csound's messages (CsoundQt stops before shutdown())."""
     with _lock:
         inst = _instances.pop(handle, None)
         if inst is None:
             return
+        if not any(i.csound == inst.csound for i in _instances.values()):
+            _report(inst.csound)
         port = inst.port
         for var in inst.variables:
             init = var.members.pop(handle, None)
@@ -278,12 +300,9 @@ def shutdown(csound: int) -> None:
     clients do), stop the thread if idle."""
     global _io
     with _lock:
+        _report(csound)
+        _reported.pop(csound, None)
         logger = _loggers.pop(csound, None)
-        if logger is not None:
-            for (number, name), acc in sorted(stats(csound).items()):
-                parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
-                way = acc["direction"].replace("_", " ")
-                logger(f"csws: port {number} {name} ({way}): {parts}")
         for handle in [h for h, i in _instances.items() if i.csound == csound]:
             _instances.pop(handle)
         _totals.pop(csound, None)
@@ -297,7 +316,10 @@ def shutdown(csound: int) -> None:
                 port.close()
         served = [p for p in ports if p.server is not None]
         io = _io
-    if served:  # outside _lock: the loop takes it (_linger)
+    # Outside _lock: the loop takes it (_linger).  Not while Python exits (a
+    # script that never reset its Csound): its daemon threads, ours too, are
+    # stopped then, and waiting on the loop would only delay the exit.
+    if served and not sys.is_finalizing():
         try:
             io.run(_close_all(served), SHUTDOWN_TIMEOUT)
         except Exception:  # noqa: BLE001 - closing must not keep Csound from ending

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import selectors
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -119,13 +120,15 @@ class IOThread:
                     self._ring()
             self.thread.join(STOP_TIMEOUT)
             return
+        if sys.is_finalizing():
+            return  # Python is exiting and has stopped this daemon thread, in the middle of the loop
         try:
             self.run(_finish_loop(), STOP_TIMEOUT)
         except Exception:  # noqa: BLE001 - a stuck task must not keep Csound from exiting
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(STOP_TIMEOUT)
-        if not self.thread.is_alive():
+        if not self.thread.is_alive() and not self.loop.is_running():
             self.loop.close()
 
 

@@ -17,7 +17,9 @@ static void say(int major, int version)
     fprintf(stderr,
             "csws: this is csound-websocket's plugin for Csound %d, and Csound %d.%d "
             "cannot load it: give --opcode-lib=\"$(csws plugin-path --csound %d)\" "
-            "(or run the piece with `csws run --csound %d`)\n",
+            "(or run the piece with `csws run --csound %d`).  Until then a `websocket` "
+            "in the piece is another library's, if Csound has one (Debian's websocketIO, "
+            "which hangs at the end of the performance), or none\n",
             major, version / 1000, (version / 10) % 100, version / 1000, version / 1000);
     fflush(stderr);
 }

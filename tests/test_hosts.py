@@ -120,7 +120,7 @@ PYTHON_HOSTS = {
         thread.stop()
         thread.join()
         print("stats", csws.stats(), flush=True)
-        cs.reset()
+        cs.reset()  # (ending)
     """,
     7: """
         import cycsound
@@ -136,21 +136,26 @@ PYTHON_HOSTS = {
         thread.play()
         thread.join()  # to the end of the score
         print("stats", csws.stats(), flush=True)
-        cs.reset()
+        cs.reset()  # (ending)
     """,
 }
 
 
-def test_python_host_program(tmp_path, port, csound):
+@pytest.mark.parametrize("ending", ["reset", "exit"])
+def test_python_host_program(tmp_path, port, csound, ending):
     """A Python program that creates its own Csound (ctcsound for 6, cycsound for 7) loads
-    the plugin by path; csws.plugin_path() picks the one for the Csound it has loaded."""
+    the plugin by path; csws.plugin_path() picks the one for the Csound it has loaded.
+    Many scripts end without resetting Csound: Python's exit then says nothing amiss."""
     binding = "ctcsound" if csound == 6 else "cycsound"
     if importlib.util.find_spec(binding) is None:  # not imported here: this process loads no Csound
         pytest.skip(f"{binding} is not installed")
     csd = tmp_path / "seed.csd"
     csd.write_text(make_csd(seed_orc(port), "i1 0 4"))
     program = tmp_path / "host.py"
-    program.write_text(textwrap.dedent(PYTHON_HOSTS[csound].format(options=REALTIME, csd=str(csd))))
+    source = PYTHON_HOSTS[csound].format(options=REALTIME, csd=str(csd))
+    if ending == "exit":
+        source = "\n".join(line for line in source.splitlines() if "(ending)" not in line)
+    program.write_text(textwrap.dedent(source))
     log = tmp_path / "host.log"
     with open(log, "wb") as out:
         # Without CSWS_CSOUND: the program's own Csound decides which plugin it gets.
@@ -166,6 +171,49 @@ def test_python_host_program(tmp_path, port, csound):
     out = log.read_text(errors="replace")
     assert "slider 0.625" in out
     assert f"({port}, 'kslider')" in out, "csws.stats() from Python"
+    assert f"csws: port {port} klfo (to web): sent" in out, out[-3000:]
+    assert "failed" not in out and "Traceback" not in out, out[-3000:]
+
+
+# A host that shows Csound's messages in a window, as CsoundQt does: it takes them from a
+# message buffer, and destroys the buffer after the performance, before it resets Csound.
+CONSOLE_HOST = """
+import ctypes, sys
+from csws import csound, plugin_path
+cs = csound.create(csound.find())
+lib, handle = cs._lib, ctypes.c_void_p(cs._cs)
+lib.csoundGetFirstMessage.restype = ctypes.c_char_p
+lib.csoundCreateMessageBuffer(handle, 0)
+assert cs.compile(["--opcode-lib=" + plugin_path(), *sys.argv[1:]]) == 0
+cs.perform()
+if cs.library.major == 6:
+    lib.csoundCleanup(handle)
+console = []
+while lib.csoundGetMessageCnt(handle) > 0:
+    console.append(lib.csoundGetFirstMessage(handle).decode())
+    lib.csoundPopFirstMessage(handle)
+lib.csoundDestroyMessageBuffer(handle)
+print("CONSOLE<<" + "".join(console) + ">>CONSOLE", flush=True)
+cs.destroy()
+"""
+
+
+def test_counters_reach_a_hosts_console(tmp_path, port, csound):
+    """The end-of-run counters are printed while the host still shows Csound's messages."""
+    csd = tmp_path / "seed.csd"
+    csd.write_text(make_csd(seed_orc(port), "i1 0 3"))
+    proc = subprocess.Popen([sys.executable, "-c", CONSOLE_HOST, str(csd), *REALTIME], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        exercise_seed(port)
+        out = proc.communicate(timeout=60)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    console = out.partition("CONSOLE<<")[2].partition(">>CONSOLE")[0]
+    assert "slider 0.625" in console, out[-3000:]
+    assert f"csws: port {port} kslider (from web): received 1" in console, out[-3000:]
+    assert f"csws: port {port} klfo (to web): sent" in console, out[-3000:]
 
 
 def test_plugin_of_the_other_major_is_refused_clearly(tmp_path, port, csound):
@@ -179,6 +227,7 @@ def test_plugin_of_the_other_major_is_refused_clearly(tmp_path, port, csound):
     out = proc.stdout + proc.stderr
     assert f"csound-websocket's plugin for Csound {other}, and Csound {csound}." in out, out[-3000:]
     assert f'--opcode-lib="$(csws plugin-path --csound {csound})"' in out, out[-3000:]
+    assert "a `websocket` in the piece is another library's" in out and "websocketIO" in out, out[-3000:]
 
 
 def test_takes_over_another_librarys_websocket(perform, port, csound, tmp_path):
