@@ -175,15 +175,31 @@ def asan_plugins(tmp_path_factory) -> dict[int, Path]:
     return built
 
 
-def run_asan(asan_plugins, major: int, csd: Path, opts: list[str]) -> subprocess.Popen:
+def run_asan(asan_plugins, major: int, csd: Path, client) -> tuple[str, int, object]:
+    """Perform csd with the ASAN plugin while the client coroutine runs; (output, exit status,
+    what the client returned, None if Csound stopped under it).  Fails on any ASAN report."""
     env = {**os.environ, "LD_PRELOAD": str(asan_plugins["runtime"]), "ASAN_OPTIONS": ASAN_OPTIONS,
            "PYTHONMALLOC": "malloc"}
     plugin = str(asan_plugins[major])
+    opts = ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"]
     if major == 6:
         cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin}", str(csd), *opts]
     else:
         cmd = [sys.executable, "-c", HOST7, plugin, str(csd), *opts]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=csd.parent)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=csd.parent)
+    result = None
+    try:
+        try:
+            result = asyncio.run(client)
+        except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
+            pass
+        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "AddressSanitizer" not in out, out[out.find("=="):][:6000]
+    return out, proc.returncode, result
 
 
 async def _strings_in(port: int, names: list[str], seconds: float) -> int:
@@ -218,19 +234,8 @@ endin
 """
     csd = tmp_path / "strings.csd"
     csd.write_text(make_csd(orc, "i1 0 4", ksmps=32))
-    proc = run_asan(asan_plugins, csound, csd, ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"])
-    try:
-        try:
-            sent = asyncio.run(_strings_in(port, ["Sw"], 2.0))
-        except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
-            sent = -1
-        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "AddressSanitizer" not in out, out[out.find("=="):][:6000]
-    assert proc.returncode == 0, out[-3000:]
+    out, status, sent = run_asan(asan_plugins, csound, csd, _strings_in(port, ["Sw"], 2.0))
+    assert status == 0, out[-3000:]
     m = re.search(r"csws: port \d+ Sw \(from web\): received (\d+)", out)
     assert m and int(m.group(1)) == sent, out[-3000:]
 
@@ -260,17 +265,6 @@ endin
     csd = tmp_path / "commands.csd"
     csd.write_text(make_csd(orc, "i1 0 5", ksmps=32))
     lengths = [4096, 5, 300, 1, 4096, 4096, 2, 17] * 3
-    proc = run_asan(asan_plugins, csound, csd, ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"])
-    try:
-        try:
-            asyncio.run(_commands(port, lengths))
-        except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
-            pass
-        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "AddressSanitizer" not in out, out[out.find("=="):][:6000]
+    out, _, _ = run_asan(asan_plugins, csound, csd, _commands(port, lengths))
     got = [(int(n), s) for n, s in re.findall(r"got (\d+) (\w)", out)]
     assert got == [(n, chr(ord("a") + i % 26)) for i, n in enumerate(lengths)], out[-3000:]
