@@ -43,10 +43,10 @@ def run(coro):
 
 
 def report(output: str, port: int, name: str) -> dict[str, int]:
-    """The counters of the `csws: port P NAME (...): a 1, b 2` line."""
-    m = re.search(rf"csws: port {port} {re.escape(name)} \((?:to|from) web\): ([^\n]*)", output)
-    assert m, f"no report for {name}:\n{output[-2000:]}"
-    return {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", m.group(1))}
+    """The counters of the last `csws: port P NAME (...): a 1, b 2` line (the totals)."""
+    lines = re.findall(rf"csws: port {port} {re.escape(name)} \((?:to|from) web\): ([^\n]*)", output)
+    assert lines, f"no report for {name}:\n{output[-2000:]}"
+    return {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", lines[-1])}
 
 
 def consecutive(values) -> bool:
