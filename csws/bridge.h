@@ -75,7 +75,8 @@ typedef struct csws_share {
     uint64_t want_bytes;    /* to the web: a frame needs slots this big (atomic) */
     uint64_t values;        /* arrays: values in a frame now (atomic; a[]: elements x ksmps) */
     uint64_t open_ring;     /* csws_ring * of the frame being put together */
-    uint64_t kcycle;        /* 1 + the k-cycle of that frame; 0: none open */
+    uint64_t kcycle;        /* that frame's count: (engine k-cycle + 1) << 24, plus the
+                               local sub-cycle (setksmps; perf_websocket); 0: none open */
     uint64_t best;          /* order of the instance whose value it holds */
     uint32_t members;       /* live instances */
     uint32_t written;       /* of them, those that wrote the open frame */
