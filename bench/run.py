@@ -453,7 +453,6 @@ def bench_startup(impl: str, reps: int) -> dict:
 
 def ring_bytes() -> dict:
     """Our ring for one a[16] and one a[64] to the web, at the default settings."""
-    import csws._bridge  # noqa: F401 - first: csws.port and the bridge import each other
     from csws.config import Settings
     from csws.port import ring_for
     from csws.variables import Direction, Kind, VarSpec

@@ -27,7 +27,7 @@ def run(args: list[str], csound: str | None = None,
     """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
     Ctrl-C stops it.  Exits as the csound command would: 1 after any error, init errors included."""
     from csws import csound as csound_lib
-    from csws.http import csd_with_html
+    from csws.pages import csd_with_html
 
     try:
         lib = csound_lib.find(csound)

@@ -34,7 +34,6 @@ import asyncio
 import email.utils
 import json
 import mimetypes
-import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import resources
@@ -46,6 +45,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from csws import security
+from csws.pages import html_of_csd
 from csws.config import Settings
 
 if TYPE_CHECKING:  # server imports this module: no cycle at run time
@@ -95,9 +95,6 @@ TYPES = {
     ".woff2": "font/woff2",
 }
 
-_HTML_ELEMENT = re.compile(rb"<html[\s>].*?</html\s*>", re.IGNORECASE | re.DOTALL)
-
-
 def content_type(name: str) -> str:
     """The Content-Type a browser expects for a file name."""
     suffix = Path(name).suffix.lower()
@@ -107,28 +104,6 @@ def content_type(name: str) -> str:
     if guessed is None:
         return "application/octet-stream"
     return guessed + "; charset=utf-8" if guessed.startswith("text/") else guessed
-
-
-def html_of_csd(data: bytes) -> bytes | None:
-    """The <html> element a .csd carries (CsoundQt's convention), or None."""
-    m = _HTML_ELEMENT.search(data)
-    if m is None:
-        return None
-    page = m.group(0)
-    # Without a doctype the page would render in quirks mode.
-    return page if page.lstrip()[:9].lower() == b"<!doctype" else b"<!DOCTYPE html>\n" + page
-
-
-def csd_with_html(args: list[str]) -> str | None:
-    """The .csd among `csws run` arguments, if it has an <html> element."""
-    for arg in args:
-        if arg.lower().endswith(".csd") and not arg.startswith("-"):
-            try:
-                data = Path(arg).read_bytes()
-            except OSError:
-                return None
-            return str(Path(arg).resolve()) if html_of_csd(data) is not None else None
-    return None
 
 
 @dataclass

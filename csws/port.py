@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csws._bridge import Share, Wake
+from csws._shared import Share, Wake
 from csws._ring import Ring
 from csws.config import Settings
 from csws.security import is_loopback
