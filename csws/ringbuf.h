@@ -32,9 +32,11 @@
 #if defined(_M_ARM64)
 #define __dmb_or_nop() __dmb(_ARM64_BARRIER_ISH)
 #define CSWS_FENCE_ACQ() __dmb(_ARM64_BARRIER_ISH)
+#define CSWS_FENCE_REL() __dmb(_ARM64_BARRIER_ISH)
 #else
 #define __dmb_or_nop() ((void)0)
 #define CSWS_FENCE_ACQ() _ReadWriteBarrier()
+#define CSWS_FENCE_REL() _ReadWriteBarrier()
 #endif
 #define CSWS_LOAD_RLX(p) ((uint64_t)__iso_volatile_load64((const volatile __int64 *)(p)))
 #define CSWS_STORE_RLX(p, v) __iso_volatile_store64((volatile __int64 *)(p), (__int64)(v))
@@ -44,6 +46,7 @@
 #define CSWS_LOAD_RLX(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define CSWS_STORE_RLX(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define CSWS_FENCE_ACQ() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define CSWS_FENCE_REL() __atomic_thread_fence(__ATOMIC_RELEASE)
 #endif
 
 #define CSWS_RING_ALIGN 64
@@ -103,9 +106,17 @@ static inline unsigned char *csws_ring_write_slot(csws_ring *r)
     return csws_ring_slot(r, CSWS_LOAD_RLX(&r->head));
 }
 
+/* The release store publishes the frame's contents.  The fence after it keeps
+   the next frame's writes (into the slot of frame head - nslots, which a
+   reader may be copying) from becoming visible before the new head: the
+   reader's check (csws_ring_still_valid) reads head after its copy, so it
+   must see the head that announces an overwrite before any overwritten byte.
+   x86 keeps stores in order anyway (the fence costs nothing there); ARM64
+   does not, and without it a torn frame could pass the check. */
 static inline void csws_ring_commit(csws_ring *r)
 {
     CSWS_STORE_REL(&r->head, CSWS_LOAD_RLX(&r->head) + 1);
+    CSWS_FENCE_REL();
 }
 
 /* ---- consumer ---- */
