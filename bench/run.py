@@ -45,6 +45,11 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import connect
 
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as time_limit
+else:  # Python 3.10: the library asyncio.timeout came from
+    from async_timeout import timeout as time_limit
+
 SR, KSMPS = 48000, 32
 KR = SR / KSMPS
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
@@ -323,7 +328,7 @@ async def _collect_client(port: int, name: str, seconds: float, out: list) -> No
             await asyncio.sleep(0.05)
     async with cs, cs.subscribe(name) as sub:
         try:
-            async with asyncio.timeout(seconds):
+            async with time_limit(seconds):
                 async for frame in sub:
                     out.append((time.monotonic(), float(frame[0, 0])))
         except (TimeoutError, CswsError):  # the window ended, or the performance
@@ -418,6 +423,60 @@ def bench_idle(impl: str, seconds: float) -> dict:
     ws = "" if impl.startswith("none") else f"  kd websocket {port}, ksig\n"
     run = Run(impl, f"instr 1\n  ksig = timeinsts()\n{ws}endin", f"i1 0 {seconds}", REALTIME).start().wait(seconds + 10)
     return {"cpu_per_s": run.cpu / seconds, "exit": run.exit_after_score()}
+
+
+def stall_orc(impl: str, port: int, seconds: float) -> str:
+    """Notes of a websocket line start and end every 50 ms; instr 1 keeps the longest real
+    time between two k-cycles (after the first second), which a note's init or end, or
+    anything else the performance thread waits for, stretches."""
+    ws = "" if impl.startswith("none") else f"  kin websocket {port}, kv\n"
+    return f"""gkmax init 0
+instr 1
+  kprev init 0
+  kt rtclock
+  if kprev > 0 && timeinsts() > 1 then
+    gkmax = max(gkmax, kt - kprev)
+  endif
+  kprev = kt
+endin
+instr 2
+  kv = timeinsts()
+{ws}endin
+instr 3
+  schedkwhen metro(20), 0, 0, 2, 0, 0.02
+endin
+instr 9
+  prints "STALL %f\\n", i(gkmax)
+endin
+"""
+
+
+async def _knock(port: int, seconds: float) -> int:
+    """Clients come and go all along (the first one starts our server), each reading a value."""
+    joined = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            ws = await connect_var(port, "kv", timeout=1.0)
+            async with time_limit(1.0):
+                await ws.recv()
+            await ws.close()
+            joined += 1
+        except Exception:  # noqa: BLE001 - between notes, or the original's server restarting
+            pass
+        await asyncio.sleep(0.2)
+    return joined
+
+
+def bench_stall(impl: str, seconds: float) -> dict:
+    """The longest gap between k-cycles while notes of a websocket line start and end."""
+    port = free_port()
+    run = Run(impl, stall_orc(impl, port, seconds), f"i1 0 {seconds}\ni3 0 {seconds}\ni9 {seconds} 0",
+              REALTIME).start()
+    joined = 0 if impl.startswith("none") else asyncio.run(_knock(port, seconds - 0.5))
+    run.wait(seconds + 20)
+    m = re.search(r"STALL ([0-9.]+)", run.output)
+    return {"stall": float(m.group(1)) if m else None, "joined": joined, "exit": run.exit_after_score()}
 
 
 def bench_startup(impl: str, reps: int) -> dict:
@@ -686,7 +745,7 @@ def bench_soundcard(impl: str, seconds: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    sections = ["startup", "rtt", "a64", "fan", "offline", "idle", "memory", "soundcard"]
+    sections = ["startup", "rtt", "a64", "fan", "stall", "offline", "idle", "memory", "soundcard"]
     ap.add_argument("--only", choices=sections, action="append")
     args = ap.parse_args()
     q = args.quick
@@ -755,6 +814,16 @@ def main() -> int:
             note_exit(i, r[i])
         row("16 clients on one a-rate variable: fraction each gets (min / mean)",
             *each(lambda i, x: f"{x['fraction_min']:.1%} / {x['fraction_mean']:.1%}", r), "100%")
+    if "stall" in want:
+        secs = 5 if q else 20
+        print(f"notes starting and ending, {secs} s...", flush=True)
+        r = {i: bench_stall(i, secs) for i in [*IMPLS, *NONE.values()]}
+        for i in IMPLS:
+            note_exit(i, r[i])
+        stall = lambda x: "?" if x["stall"] is None else ms(x["stall"])  # noqa: E731
+        row(f"longest k-cycle gap, a websocket note starting/ending every 50 ms, clients joining ({secs} s)",
+            *each(lambda i, x: f"{stall(x)} (no opcode {stall(r[NONE[i]])}; {x['joined']} clients)", r),
+            "~ no opcode")
     if "memory" in want:
         print("memory...", flush=True)
         fp = {i: bench_footprint(i) for i in [*IMPLS, *NONE.values()]}

@@ -52,14 +52,17 @@ _handles = itertools.count(1)
 
 def _awake(loop) -> bool:
     """In the I/O thread, when a first client knocks: serve every port on the new loop."""
+    try:  # before taking _lock: a note starting meanwhile must not wait for this import (~50 ms)
+        from csws.server import PortServer
+        error = None
+    except Exception as e:  # noqa: BLE001 - a broken install: refuse clients rather than hang them
+        error = e
     with _lock:
         if _io is None or _io.stopping:
             return False
-        try:
-            from csws.server import PortServer
-        except Exception as e:  # noqa: BLE001 - a broken install: refuse clients rather than hang them
+        if error is not None:
             for port in _ports.values():
-                port.log(f"csws: port {port.number}: the websocket server cannot start: {e!r}", True)
+                port.log(f"csws: port {port.number}: the websocket server cannot start: {error!r}", True)
                 for sock in port.sockets:
                     sock.close()
             return False

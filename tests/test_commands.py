@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsclient import offering
+from wsclient import offering, time_limit
 
 KSMPS = 32
 
@@ -114,7 +114,7 @@ def test_send_values(perform, port):
     async def echoed(name, pred):
         async with await offering(port, name) as cs:
             async with cs.subscribe(name) as sub:
-                async with asyncio.timeout(10):
+                async with time_limit(10):
                     async for frame in sub:
                         if pred(frame):
                             return frame
@@ -172,7 +172,7 @@ def test_send_wav_streams_in_real_time(perform, port, tmp_path):
                     *cmd, "send", f"ws://127.0.0.1:{port}", "ain", "--wav", str(tmp_path / "ramp.wav"))
                 loop = asyncio.get_running_loop()
                 heard, started, done = [], None, None
-                async with asyncio.timeout(20):
+                async with time_limit(20):
                     async for block in sub:
                         if block.any():
                             started = started or loop.time()

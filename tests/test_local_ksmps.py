@@ -15,7 +15,7 @@ import urllib.request
 import numpy as np
 
 from orchestra import COUNTER, FILL_AUDIO
-from wsclient import connect_var, f64, frames, offering, take
+from wsclient import connect_var, f64, frames, offering, take, time_limit
 
 GLOBAL_KSMPS = 64
 CYCLES = 120
@@ -107,7 +107,7 @@ endin"""
             await tx.send(b.tobytes())
             await asyncio.sleep(local / 48000)
         seen = []
-        async with asyncio.timeout(20):
+        async with time_limit(20):
             while len(seen) < CYCLES:
                 m = f64(await rx.recv())
                 assert m.shape == (local,)

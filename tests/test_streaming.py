@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from conftest import make_csd
-from wsclient import connect_var, f64, frames, recv_until
+from wsclient import connect_var, f64, frames, recv_until, time_limit
 
 KSMPS = 32
 COUNTER = "  kcount init 0\n  kcount += 1\n"
@@ -58,7 +58,7 @@ async def drain(ws) -> list:
     """Every message until the server closes the connection (the instrument ended)."""
     out = []
     try:
-        async with asyncio.timeout(30):
+        async with time_limit(30):
             while True:
                 out.append(await ws.recv())
     except ConnectionClosed:
@@ -224,7 +224,7 @@ def test_control_from_web_is_latest_wins(perform, port):
         for i in range(1, n + 1):
             await tx.send(np.array([float(i)]).tobytes())
         seen = []
-        async with asyncio.timeout(10):
+        async with time_limit(10):
             while not seen or seen[-1] != n:
                 seen.append(f64(await rx.recv())[0])
         return [v for v in seen if v]
@@ -298,7 +298,7 @@ def test_audio_from_web_overrun_drops_oldest(perform, port):
         for b in blocks:
             await tx.send(b)
         played = []
-        async with asyncio.timeout(10):
+        async with time_limit(10):
             while not played or played[-1] != blocks[-1]:
                 m = await rx.recv()
                 if f64(m).any():

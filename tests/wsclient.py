@@ -7,6 +7,7 @@ messages, handshakes, close codes), which a client library would hide.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from csws import client as csws_client
 from csws.client import Client
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as time_limit
+else:  # Python 3.10: the library asyncio.timeout came from
+    from async_timeout import timeout as time_limit
 
 
 async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = "", url: str = "",
@@ -35,7 +41,7 @@ async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = 
 async def frames(ws: ClientConnection, n: int, timeout: float = 10.0) -> list:
     """The next n messages."""
     out = []
-    async with asyncio.timeout(timeout):
+    async with time_limit(timeout):
         while len(out) < n:
             out.append(await ws.recv())
     return out
@@ -48,7 +54,7 @@ def f64(message: bytes) -> np.ndarray:
 
 async def recv_until(ws: ClientConnection, pred, timeout: float = 5.0):
     """Read messages until pred(message) is true; return that message."""
-    async with asyncio.timeout(timeout):
+    async with time_limit(timeout):
         while True:
             m = await ws.recv()
             if pred(m):
@@ -74,7 +80,7 @@ async def offering(port: int, *names: str, timeout: float = 15.0, **kw) -> Clien
 async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
     """The next n frames of a subscription."""
     out = []
-    async with asyncio.timeout(timeout):
+    async with time_limit(timeout):
         async for frame in sub:
             out.append(frame)
             if len(out) == n:
@@ -84,7 +90,7 @@ async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
 
 async def until(sub: AsyncIterator, pred, timeout: float = 10.0):
     """The first frame of a subscription for which pred(frame) is true."""
-    async with asyncio.timeout(timeout):
+    async with time_limit(timeout):
         async for frame in sub:
             if pred(frame):
                 return frame
