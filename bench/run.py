@@ -512,9 +512,9 @@ def bench_startup(impl: str, reps: int) -> dict:
 
 def ring_bytes() -> dict:
     """Our ring for one a[16] and one a[64] to the web, at the default settings."""
-    from csws.config import Settings
-    from csws.port import ring_for
-    from csws.variables import Direction, Kind, VarSpec
+    from csws.protocol.settings import Settings
+    from csws.bridge.port import ring_for
+    from csws.protocol.variables import Direction, Kind, VarSpec
 
     out = {}
     for n in (16, 64):

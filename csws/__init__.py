@@ -27,8 +27,8 @@ def plugin_path(csound: int | str | None = None) -> str:
     """The plugin library to give Csound (`--opcode-lib=...`), one per Csound major.
 
     csound: 6 or 7; default: the Csound already loaded into this process (a
-    ctcsound or cycsound program), else the one `csws run` would host."""
-    from csws.csound import find, loaded_major
+    ctcsound or cycsound program), else the one `csws run` would registry."""
+    from csws.hosting.library import find, loaded_major
 
     major = int(csound) if csound is not None else loaded_major() or find().major
     found = _plugin(major)
@@ -42,6 +42,6 @@ def plugin_path(csound: int | str | None = None) -> str:
 
 def stats() -> dict[tuple[int, str], dict[str, int]]:
     """Counters per (port, variable) for this process: sent, dropped, received..."""
-    from csws import host
+    from csws.bridge import registry
 
-    return host.stats()
+    return registry.stats()

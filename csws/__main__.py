@@ -1,3 +1,3 @@
-from csws.cli import main
+from csws.cli.main import main
 
 raise SystemExit(main())

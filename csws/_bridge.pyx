@@ -11,8 +11,8 @@ from libc.string cimport memcpy
 from csws._frames cimport copy_frame, deinterleave, interleave
 from csws._shared cimport Share, csws_host, csws_log_fn, csws_share, csws_wake
 
-from csws import host
-from csws.variables import Direction, Kind, VarSpec
+from csws.bridge import registry
+from csws.protocol.variables import Direction, Kind, VarSpec
 
 
 cdef extern from "bridge.h":
@@ -85,7 +85,7 @@ cdef void *_attach(void *csound, const csws_host *chost, int port, uint32_t ksmp
         logger = CsoundLog()
         logger.csound = csound
         logger.fn = chost.log
-        inst = host.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line)
+        inst = registry.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line)
         for i, var in enumerate(inst.variables):
             vars[i].share = <csws_share *><size_t>var.share.address
             if var.spec.kind is Kind.S and var.spec.direction is Direction.FROM_WEB:
@@ -101,14 +101,14 @@ cdef void *_attach(void *csound, const csws_host *chost, int port, uint32_t ksmp
 
 cdef void _detach(void *handle) noexcept with gil:
     try:
-        host.detach(<size_t>handle)
+        registry.detach(<size_t>handle)
     except Exception as e:
         print(f"csws: detach failed: {e!r}")
 
 
 cdef void _shutdown(void *csound) noexcept with gil:
     try:
-        host.shutdown(<size_t>csound)
+        registry.shutdown(<size_t>csound)
     except Exception as e:
         print(f"csws: shutdown failed: {e!r}")
 
@@ -116,7 +116,7 @@ cdef void _shutdown(void *csound) noexcept with gil:
 cdef int _configure(void *csound, const char *name, const char *value,
                     char *err, size_t errlen) noexcept with gil:
     try:
-        host.configure(<size_t>csound, name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+        registry.configure(<size_t>csound, name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
         return 0
     except Exception as e:
         _set_err(err, errlen, e)

@@ -35,7 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from csws import commands
+from csws.cli import commands
 from csws._frames import deinterleave_frame, interleave_array
 
 __all__ = [

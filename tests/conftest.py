@@ -23,6 +23,12 @@ from pathlib import Path
 
 import pytest
 
+# The tests test the installed package, never the uncompiled tree beside them (csws/ there has no
+# compiled modules): `pytest` run from the checkout would put it first on sys.path, and on that of
+# every `python -m csws` a test starts there.  So they run from tests/, as from anywhere else.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent.parent]
+os.chdir(Path(__file__).resolve().parent)
+
 # The project's sources: the checkout these tests sit in, or CSWS_SOURCE_DIR (tools/check_wheel.sh
 # runs a copy of tests/ beside the installed wheel); tests that compile plugins read them.
 SOURCE = Path(os.environ.get("CSWS_SOURCE_DIR") or Path(__file__).resolve().parent.parent)
@@ -141,7 +147,7 @@ MAJORS = [int(m) for m in os.environ.get("CSWS_TEST_CSOUND", "6,7").split(",")]
 @pytest.fixture(params=MAJORS, ids=[f"csound{m}" for m in MAJORS])
 def csound(request, monkeypatch) -> int:
     """The Csound major under test (6 or 7), also in CSWS_CSOUND for every child process."""
-    from csws.csound import find
+    from csws.hosting.library import find
 
     try:
         find(str(request.param))

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from csws._frames import deinterleave_frame, interleave_array
 from csws._ring import Ring
-from csws.variables import MAX_STRING, BadMessage, Direction, Kind, VarSpec, decode
+from csws.protocol.variables import MAX_STRING, BadMessage, Direction, Kind, VarSpec, decode
 
 from wsclient import connect_var, f64, frames
 

@@ -179,8 +179,9 @@ def test_python_host_program(tmp_path, port, csound, ending):
 # message buffer, and destroys the buffer after the performance, before it resets Csound.
 CONSOLE_HOST = """
 import ctypes, sys
-from csws import csound, plugin_path
-cs = csound.create(csound.find())
+from csws import plugin_path
+from csws.hosting import library
+cs = library.create(library.find())
 lib, handle = cs._lib, ctypes.c_void_p(cs._cs)
 lib.csoundGetFirstMessage.restype = ctypes.c_char_p
 lib.csoundCreateMessageBuffer(handle, 0)
@@ -221,7 +222,7 @@ def test_plugin_of_the_other_major_is_refused_clearly(tmp_path, port, csound):
     other = 13 - csound
     csd = tmp_path / "seed.csd"
     csd.write_text(make_csd(seed_orc(port), "i1 0 0.1"))
-    script = (f"from csws import plugin_path\nfrom csws.csound import create\n"
+    script = (f"from csws import plugin_path\nfrom csws.hosting.library import create\n"
               f"create().compile(['--opcode-lib=' + plugin_path({other}), {str(csd)!r}, '-n'])\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     out = proc.stdout + proc.stderr

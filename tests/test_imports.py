@@ -18,9 +18,10 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(csws.__path__, "csws.")
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_every_module_imports_first(module):
+def test_every_module_imports_first(module, tmp_path):
     """In a fresh interpreter, each module imports on its own (no import cycle, no order)."""
-    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)  # the installed package, not a checkout in the current directory
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

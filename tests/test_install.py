@@ -230,12 +230,12 @@ def test_cs_user_plugindir_is_one_directory_for_both_majors(home, tmp_path, monk
 ])
 def test_doctor_knows_the_macos_installers_trap(monkeypatch, path, user_dir_set, skips):
     """Which macOS Csound skips the per-user directory (the check itself; no Mac here runs the installer)."""
-    from csws import csound
+    from csws.hosting import library
 
     if user_dir_set:
         monkeypatch.setenv("CS_USER_PLUGINDIR", "/Users/me/csound-plugins")
     else:
         monkeypatch.delenv("CS_USER_PLUGINDIR", raising=False)
-    lib = csound.Library(path, 6, "system")
-    assert csound.skips_user_dir(lib, platform="darwin") is skips
-    assert not csound.skips_user_dir(lib, platform="linux")
+    lib = library.Library(path, 6, "system")
+    assert library.skips_user_dir(lib, platform="darwin") is skips
+    assert not library.skips_user_dir(lib, platform="linux")

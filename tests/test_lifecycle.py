@@ -234,7 +234,7 @@ CHILD_PRELUDE = """
 import asyncio, json, os, sys, threading
 from pathlib import Path
 from csws import plugin_path
-from csws.csound import create
+from csws.hosting.library import create
 
 def probe():
     rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS:"))
@@ -351,7 +351,7 @@ def test_reset_stops_everything(tmp_path, port):
 DORMANT = textwrap.dedent("""
 import socket, sys, threading
 from csws import plugin_path
-from csws.csound import create
+from csws.hosting.library import create
 
 def listening(port):  # without connecting: a connection would wake the server up
     with socket.socket() as s:

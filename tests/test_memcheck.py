@@ -142,7 +142,7 @@ STRING_FORMS = {
 
 HOST7 = """
 import sys
-from csws import csound as c
+from csws.hosting import library as c
 cs = c.create(c.find("7"))
 ok = cs.compile(["--opcode-lib=" + sys.argv[1], *sys.argv[2:]]) == 0
 code = cs.perform() if ok else -1

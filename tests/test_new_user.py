@@ -156,14 +156,14 @@ def test_the_start_up_line_names_the_page(perform, port, tmp_path):
 
 
 def test_a_port_below_1024_refused_for_privilege_says_so(monkeypatch):
-    from csws import host
+    from csws.bridge import registry
 
     def refuse(*args, **kw):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(host, "Port", refuse)
+    monkeypatch.setattr(registry, "Port", refuse)
     with pytest.raises(OSError, match="ports below 1024 need administrator rights: use a port from 1024 up"):
-        host._open(1, lambda *a: None, 80, 32, 48000.0, host.Settings.from_env({}))
+        registry._open(1, lambda *a: None, 80, 32, 48000.0, registry.Settings.from_env({}))
 
 
 def test_clients_that_reset_their_connection_print_nothing(perform, port):
@@ -194,8 +194,8 @@ def test_one_vocabulary_and_underruns_only_for_audio(tmp_path, port, csound):
     orc = f"instr 1\n  klfo lfo 1, 2\n  kin, ain websocket {port}, klfo\nendin"
     csd = tmp_path / "piece.csd"
     csd.write_text(make_csd(orc, "i1 0 0.2", options=" ".join(REALTIME)))
-    code = ("import csws\nfrom csws import csound, plugin_path\n"
-            f"cs = csound.create()\ncs.compile(['--opcode-lib=' + plugin_path(), {str(csd)!r}])\ncs.perform()\n"
+    code = ("import csws\nfrom csws import plugin_path\nfrom csws.hosting import library\n"
+            f"cs = library.create()\ncs.compile(['--opcode-lib=' + plugin_path(), {str(csd)!r}])\ncs.perform()\n"
             "print('STATS', sorted((k[1], v['direction']) for k, v in csws.stats().items()))\ncs.destroy()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "CSWS_CSOUND": str(csound)})

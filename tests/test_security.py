@@ -1,6 +1,6 @@
 """Who may connect: listen address, Origin, Host, token, client limits.
 
-The rules themselves (csws/security.py) are checked directly; then a real
+The rules themselves (csws/policy.py) are checked directly; then a real
 Csound shows that its ports apply them, with real sockets on loopback.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from conftest import REALTIME, Performance, make_csd
-from csws import security
+from csws.protocol import policy
 from wsclient import connect_var, frames
 
 ORC = "instr 1\n  kcount init 0\n  kcount += 1\n  kecho websocket {port}, kcount\nendin"
@@ -59,7 +59,7 @@ def http_get(port: int, path: str, headers: dict | None = None) -> http.client.H
     "http://LOCALHOST:1",
 ])
 def test_default_origins_allowed(origin):
-    assert security.origin_allowed(origin, "127.0.0.1:8888", True, ())
+    assert policy.origin_allowed(origin, "127.0.0.1:8888", True, ())
 
 
 @pytest.mark.parametrize("origin", [
@@ -67,41 +67,41 @@ def test_default_origins_allowed(origin):
     "chrome-extension://abc",
 ])
 def test_other_origins_refused(origin):
-    assert not security.origin_allowed(origin, "127.0.0.1:8888", True, ())
+    assert not policy.origin_allowed(origin, "127.0.0.1:8888", True, ())
 
 
 def test_own_pages_allowed_but_not_rebound_names():
     # A page this server served over the network, seen by its address.
-    assert security.origin_allowed("http://192.168.1.5:8888", "192.168.1.5:8888", False, ())
-    assert security.origin_allowed("http://mybox.local:8888", "mybox.local:8888", False, ())
+    assert policy.origin_allowed("http://192.168.1.5:8888", "192.168.1.5:8888", False, ())
+    assert policy.origin_allowed("http://mybox.local:8888", "mybox.local:8888", False, ())
     # On loopback, a name that is not ours is a DNS rebinding attempt.
-    assert not security.origin_allowed("http://evil.example:8888", "evil.example:8888", True, ())
-    assert not security.host_allowed("evil.example:8888", True, ())
-    assert security.host_allowed("evil.example:8888", False, ())
-    assert security.host_allowed("localhost:8888", True, ())
-    assert security.host_allowed("mybox.local:8888", True, ("http://mybox.local:8888",))
+    assert not policy.origin_allowed("http://evil.example:8888", "evil.example:8888", True, ())
+    assert not policy.host_allowed("evil.example:8888", True, ())
+    assert policy.host_allowed("evil.example:8888", False, ())
+    assert policy.host_allowed("localhost:8888", True, ())
+    assert policy.host_allowed("mybox.local:8888", True, ("http://mybox.local:8888",))
 
 
 def test_listed_origins():
     allowed = ("http://mybox.local:8000/", "null")
-    assert security.origin_allowed("http://mybox.local:8000", None, True, allowed)
-    assert security.origin_allowed("null", None, True, allowed)
-    assert not security.origin_allowed("http://mybox.local:8001", None, True, allowed)
-    assert security.origin_allowed("http://anything.example", None, True, ("*",))
-    assert security.origin_allowed("https://site.example", None, True, ("https://site.example:443",))
+    assert policy.origin_allowed("http://mybox.local:8000", None, True, allowed)
+    assert policy.origin_allowed("null", None, True, allowed)
+    assert not policy.origin_allowed("http://mybox.local:8001", None, True, allowed)
+    assert policy.origin_allowed("http://anything.example", None, True, ("*",))
+    assert policy.origin_allowed("https://site.example", None, True, ("https://site.example:443",))
 
 
 def test_token_rules():
-    assert security.token_ok("", None)
-    assert not security.token_ok("s3cret", None)
-    assert not security.token_ok("s3cret", "s3cre")
-    assert security.token_ok("s3cret", security.presented_token("/?a=1&token=s3cret"))
-    assert security.presented_token("/csws.json") is None
+    assert policy.token_ok("", None)
+    assert not policy.token_ok("s3cret", None)
+    assert not policy.token_ok("s3cret", "s3cre")
+    assert policy.token_ok("s3cret", policy.presented_token("/?a=1&token=s3cret"))
+    assert policy.presented_token("/csws.json") is None
 
 
 def test_throttle_counts_what_it_suppresses():
     now = [0.0]
-    throttle = security.Throttle(5.0, clock=lambda: now[0])
+    throttle = policy.Throttle(5.0, clock=lambda: now[0])
     assert throttle("kin") == 0
     assert throttle("kin") is None and throttle("kin") is None
     assert throttle("other") == 0
@@ -110,9 +110,9 @@ def test_throttle_counts_what_it_suppresses():
 
 
 def test_listen_warning():
-    assert security.listen_warning("127.0.0.1", 8888, "", True) is None
-    assert security.listen_warning("0.0.0.0", 8888, "tok", False) is None
-    assert "without a token" in security.listen_warning("0.0.0.0", 8888, "", False)
+    assert policy.listen_warning("127.0.0.1", 8888, "", True) is None
+    assert policy.listen_warning("0.0.0.0", 8888, "tok", False) is None
+    assert "without a token" in policy.listen_warning("0.0.0.0", 8888, "", False)
 
 
 @pytest.mark.parametrize("address, loopback", [
@@ -120,7 +120,7 @@ def test_listen_warning():
     ("0.0.0.0", False), ("::", False), ("192.168.1.5", False), ("fe80::1%eth0", False),
 ])
 def test_bound_address_is_loopback(address, loopback):
-    assert security.is_loopback(address) is loopback
+    assert policy.is_loopback(address) is loopback
 
 
 # ---------------------------------------------------------------- a real port

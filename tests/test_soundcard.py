@@ -186,7 +186,7 @@ def test_tls_self_signed_page_plays_and_captures(request, port, tmp_path, page):
     request.addfinalizer(p.stop)
     p.wait_for("websocket server on")
     m = p.wait_for(r"SHA-256 fingerprint ([0-9A-F:]{95})")
-    from csws import tls
+    from csws.serve import tls
 
     assert m.group(1) == tls.fingerprint(config / "csws" / "tls-cert.pem")
     assert "wss://" in p.output

@@ -69,7 +69,7 @@ async def drain(ws) -> list:
 HOST_PRELUDE = """
 import asyncio, json, struct, sys, threading
 import csws
-from csws.csound import create
+from csws.hosting.library import create
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 open("piece.csd", "w").write({csd!r})
@@ -81,7 +81,7 @@ t.start()
 
 
 def in_python_host(csd: str, client: str, result: str) -> tuple[str, str]:
-    """Perform `csd` in a fresh Python program hosting Csound (csws.csound) while
+    """Perform `csd` in a fresh Python program hosting Csound (csws.hosting.library) while
     `client`, which defines `async def main()`, runs beside it; once both are done,
     the program prints the expression `result` (`value` is what main returned).
     Returns (what `result` printed, the program's whole output)."""

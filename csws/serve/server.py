@@ -22,9 +22,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.http11 import Request, Response
 
-from csws import __version__, clients, http, security
-from csws.port import Port, Variable
-from csws.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
+from csws import __version__
+from csws.protocol import options, policy
+from csws.serve import fanout, http
+from csws.bridge.port import Port, Variable
+from csws.protocol.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
 log = logging.getLogger("csws")
 
@@ -77,7 +79,7 @@ def message_limit(spec: VarSpec, max_string: int) -> int:
     if spec.direction is Direction.TO_WEB:
         return TO_WEB_MAX_MESSAGE
     if spec.kind.is_array:  # it may grow: its current size is checked message by message
-        return clients.MAX_MESSAGE
+        return options.MAX_MESSAGE
     if spec.kind is Kind.S:
         return max_string
     return max(spec.frame_bytes, 32 * spec.values + 64)
@@ -103,7 +105,7 @@ class PortServer:
         self._accepting: list[asyncio.Task] = []  # TLS ports accept themselves (tls.serve)
         self._nclients = 0
         self._nhttp = 0  # plain HTTP answers under way
-        self._throttle = security.Throttle(WARN_INTERVAL)
+        self._throttle = policy.Throttle(WARN_INTERVAL)
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -131,7 +133,7 @@ class PortServer:
                 start_serving=self._ssl is None,
             ))
             if self._ssl is not None:
-                from csws import tls  # here: ssl is imported only where TLS is used (an embedded
+                from csws.serve import tls  # here: ssl is imported only where TLS is used (an embedded
                 # Python may not load the venv's _ssl: Debian's csound brings its own libpython)
 
                 # asyncio's own accept loop cannot answer plain http on a TLS port; ours hands
@@ -180,7 +182,7 @@ class PortServer:
             first = var.latest_message()
             if first is not None and var.clients:
                 for ws in var.clients:
-                    broadcast([ws], clients.convert(var.spec, first, clients.options(ws).dtype))
+                    broadcast([ws], options.convert(var.spec, first, fanout.options(ws).dtype))
                 var.sent += len(var.clients)
 
     # ---- HTTP and handshake ----
@@ -228,7 +230,7 @@ class PortServer:
 
     async def _answer(self, connection: ServerConnection, request: Request) -> Response | None:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-        refusal = security.check(
+        refusal = policy.check(
             self.port, request.headers, request.path, upgrade, loopback=self.loopback,
             token=self.settings.token, origins=self.settings.origins, guarded=http.GUARDED,
             scheme="https" if self._ssl else "http",
@@ -258,7 +260,7 @@ class PortServer:
         return None
 
     async def _http(self, connection: ServerConnection, request: Request) -> Response:
-        """/csws.json, /csws.js, pages (csws/http.py); at most MAX_HTTP at a time."""
+        """/csws.json, /csws.js, pages (csws/serve/http.py); at most MAX_HTTP at a time."""
         if self._nhttp >= MAX_HTTP:
             self._warn("http busy", f"csws: port {self.port}: {MAX_HTTP} HTTP requests under way; "
                                     "refused another (HTTP 503)")
@@ -332,9 +334,9 @@ class PortServer:
 
     def _join(self, var: Variable, ws: ServerConnection) -> None:
         try:
-            opts = clients.join(ws, var.spec)  # ?dtype=float32&frames=M&direction=to_web (csws/clients.py)
-        except clients.BadOption as e:
-            if isinstance(e, clients.WrongWay):
+            opts = fanout.join(ws, var.spec)  # ?dtype=float32&frames=M&direction=to_web (csws/protocol/options.py)
+        except options.BadOption as e:
+            if isinstance(e, options.WrongWay):
                 var.rejected += 1  # a client of the wrong way round: counted like a message to a to-web one
                 text = f"csws: port {self.port}: a client expected the other way: {e}; closed it (1008)"
             else:
@@ -352,7 +354,7 @@ class PortServer:
                     self._fan_out(var, frame)
             first = var.latest_message()
             if first is not None:
-                broadcast([ws], clients.convert(var.spec, first, opts.dtype))
+                broadcast([ws], options.convert(var.spec, first, opts.dtype))
                 var.sent += 1
         var.clients.add(ws)
         self._nclients += 1
@@ -397,7 +399,7 @@ class PortServer:
 
     def _fan_out(self, var: Variable, frame: bytes) -> None:
         message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
-        sent, dropped = clients.deliver(var.spec, var.clients, message, var.send_limit)
+        sent, dropped = fanout.deliver(var.spec, var.clients, message, var.send_limit)
         var.sent += sent
         var.dropped += dropped
 

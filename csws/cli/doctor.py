@@ -18,16 +18,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+import csws
 from csws import __version__, plugin_majors
-from csws import csound as cs_lib
-from csws.install import SITE_SUFFIX, site_file
+from csws.hosting import library as cs_lib
+from csws.cli.install import SITE_SUFFIX, site_file
 
 TRIAL_TIMEOUT = 60.0
 
 # Run in a child process: one Csound per process, and a crash there is only a finding.
 _TRIAL = """
 import sys
-from csws import csound
+from csws.hosting import library as csound
 lib = csound.Library({path!r}, {major}, {origin!r})
 cs = csound.create(lib)
 if cs.compile([{csd!r}, "-n", "-d"]) == 0:
@@ -145,7 +146,7 @@ def _csounds() -> list[cs_lib.Library]:
 
 def doctor() -> int:
     """Print the report; 0 when every Csound found would give a piece csound-websocket's opcode."""
-    here = Path(__file__).resolve().parent
+    here = Path(csws.__file__).resolve().parent
     print(f"csws {__version__} at {here} (plugins for Csound {', '.join(map(str, plugin_majors())) or 'none'})")
     problems: list[str] = []
     libraries = _csounds()

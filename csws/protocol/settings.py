@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from csws.variables import MAX_STRING
+from csws.protocol.variables import MAX_STRING
 
 # The numbers a setting may take (both ends included): beyond them a port
 # would refuse everyone (nan, 0), close clients at once, or outgrow the
@@ -31,13 +31,13 @@ class Settings:
     buffer_seconds: float = 0.25  # CSWS_BUFFER_SECONDS: streamed data a ring holds, in time
     static_dir: str = ""  # CSWS_STATIC_DIR: a directory served over HTTP on every port ("": none)
     index_html: str = ""  # CSWS_INDEX_HTML: the page at / (an .html file, or a .csd whose <html> is served)
-    # Who may connect, and how much they may send (csws/security.py, docs/security.md).
+    # Who may connect, and how much they may send (csws/protocol/policy.py, docs/security.md).
     origins: tuple[str, ...] = ()  # CSWS_ORIGINS: comma-separated origins allowed besides the defaults; * any, null files
     token: str = ""  # CSWS_TOKEN: clients must present ?token=... ("": no token)
     max_clients: int = 64  # CSWS_MAX_CLIENTS: websocket clients per port (more get HTTP 503)
     max_string: int = MAX_STRING  # CSWS_MAX_STRING: bytes of UTF-8 in one string message from a client
     handshake_timeout: float = 5.0  # CSWS_HANDSHAKE_TIMEOUT: seconds a client may take to open its websocket
-    # https and wss (csws/tls.py): a PEM certificate file, or "self-signed"; its key ("": in the same file)
+    # https and wss (csws/serve/tls.py): a PEM certificate file, or "self-signed"; its key ("": in the same file)
     tls_cert: str = ""  # CSWS_TLS_CERT ("": plain http and ws)
     tls_key: str = ""  # CSWS_TLS_KEY
 

@@ -1,4 +1,4 @@
-"""Per-client options and delivery: what each client asked for in its URL.
+"""Per-client options: what each client asks for in its URL.
 
 A client may add options to the query string of the websocket URL, e.g.
 ``ws://host:8888/?dtype=float32&frames=4``:
@@ -19,16 +19,11 @@ value of ours closes the connection with 1008 and says why.
 """
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.connection import broadcast
-from websockets.asyncio.server import ServerConnection
-
 from csws._frames import narrow
-from csws.variables import MYFLT, Direction, Kind, VarSpec
+from csws.protocol.variables import MYFLT, Direction, Kind, VarSpec
 
 DTYPES = ("float64", "float32")  # numpy's names, as /csws.json and typed arrays use them
 MAX_FRAMES = 4096  # k-cycles in one message
@@ -50,17 +45,6 @@ class Options:
 
 
 DEFAULT = Options()
-
-
-@dataclass(eq=False)
-class Client:
-    """One client's options and, with frames=M, its partly filled message."""
-
-    options: Options
-    pending: list[bytes] = field(default_factory=list)
-
-
-_clients: "weakref.WeakKeyDictionary[ServerConnection, Client]" = weakref.WeakKeyDictionary()
 
 
 def parse(path: str, spec: VarSpec) -> Options:
@@ -97,67 +81,8 @@ def _check_direction(expected: str, spec: VarSpec) -> None:
     raise WrongWay(f"{spec.name} goes from Csound to the web (to_web): receive it, it takes no messages")
 
 
-def join(ws: ServerConnection, spec: VarSpec) -> Options:
-    """Record a new client's options (BadOption if they make no sense)."""
-    request = getattr(ws, "request", None)
-    opts = parse(request.path if request is not None else "/", spec)
-    if opts != DEFAULT:
-        _clients[ws] = Client(opts)
-    return opts
-
-
-def options(ws: ServerConnection) -> Options:
-    client = _clients.get(ws)
-    return client.options if client is not None else DEFAULT
-
-
 def convert(spec: VarSpec, message: bytes | str, dtype: str) -> bytes | str:
     """A native frame in the dtype a client asked for (strings stay text)."""
     if isinstance(message, str) or spec.kind is Kind.S or dtype == MYFLT:
         return message
     return narrow(message)  # float32, the only other dtype
-
-
-def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,
-            send_limit: int) -> tuple[int, int]:
-    """Send one frame to every client in its own format.
-
-    Returns (frames sent, frames dropped), summed over clients.  A client with
-    more than send_limit bytes queued loses this frame (or, with frames=M, the
-    whole message it completes): its own loss, nobody else's.
-    """
-    sent = dropped = 0
-    by_dtype: dict[str, list[ServerConnection]] = {}
-    converted: dict[str, bytes | str] = {MYFLT: frame}
-    for ws in conns:
-        if ws.transport.is_closing():
-            # Reset by its peer and not yet gone: writing would only make asyncio print warnings.
-            dropped += 1
-            continue
-        client = _clients.get(ws)
-        opts = client.options if client is not None else DEFAULT
-        if opts.frames == 1:
-            if ws.transport.get_write_buffer_size() > send_limit:
-                dropped += 1
-            else:
-                by_dtype.setdefault(opts.dtype, []).append(ws)
-            continue
-        data = converted.get(opts.dtype)
-        if data is None:
-            data = converted[opts.dtype] = convert(spec, frame, opts.dtype)
-        client.pending.append(data)
-        if len(client.pending) >= opts.frames:
-            message = b"".join(client.pending)
-            client.pending.clear()
-            if ws.transport.get_write_buffer_size() > send_limit:
-                dropped += opts.frames
-            else:
-                broadcast([ws], message)
-                sent += opts.frames
-    for dtype, ready in by_dtype.items():
-        data = converted.get(dtype)
-        if data is None:
-            data = converted[dtype] = convert(spec, frame, dtype)
-        broadcast(ready, data)
-        sent += len(ready)
-    return sent, dropped

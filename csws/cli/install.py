@@ -25,7 +25,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from csws import csound, plugin_majors, plugin_path
+import csws
+from csws import plugin_majors, plugin_path
+from csws.hosting import library
 
 SITE_SUFFIX = ".site"  # plugin/pyembed.h CSWS_SITE_SUFFIX
 
@@ -58,7 +60,7 @@ def _load() -> tuple[dict, dict]:
     which install and uninstall act on, and those for other places, which they leave alone (each
     said once) and keep while the file is there; what is gone from another place is forgotten."""
     manifest = load_manifest()
-    dirs = {csound.user_plugin_dir(major) for major in (6, 7)}  # every major's: another csws may have had both
+    dirs = {library.user_plugin_dir(major) for major in (6, 7)}  # every major's: another csws may have had both
     here: dict = {"files": {}, "dirs": []}
     aside: dict = {"files": {}, "dirs": []}
     for name, made in manifest["files"].items():
@@ -127,7 +129,7 @@ def _copy(source: Path, target: Path, manifest: dict) -> str:
         raise FileExistsError(f"{site} exists and csws install did not make it")
     shutil.copy2(source, target)
     manifest["files"][str(target)] = "copy"
-    site.write_text(f"{Path(__file__).resolve().parent.parent}\n", encoding="utf-8")  # the plugin reads UTF-8
+    site.write_text(f"{Path(csws.__file__).resolve().parent.parent}\n", encoding="utf-8")  # the plugin reads UTF-8
     manifest["files"][str(site)] = "site"
     return f"a copy of {source}, with {site.name}"
 
@@ -155,7 +157,7 @@ def install(majors: list[int] | None = None, copy: bool = False) -> int:
             print(f"csws: {e}", file=sys.stderr)
             status = 1
             continue
-        directory = csound.user_plugin_dir(major)
+        directory = library.user_plugin_dir(major)
         target = directory / source.name
         if _adopt(target, source, manifest):
             _save(manifest, aside)
@@ -208,7 +210,7 @@ def uninstall() -> int:
     manifest, aside = _load()
     for major in plugin_majors():
         source = Path(plugin_path(major))
-        _adopt(csound.user_plugin_dir(major) / source.name, source, manifest)
+        _adopt(library.user_plugin_dir(major) / source.name, source, manifest)
     if not manifest["files"] and not manifest["dirs"]:
         print("csws: nothing to uninstall (csws install has made nothing here)")
     status = 0

@@ -44,19 +44,19 @@ from urllib.parse import unquote
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from csws import security
-from csws.pages import html_of_csd
-from csws.config import Settings
+from csws.protocol import policy
+from csws.protocol.pages import html_of_csd
+from csws.protocol.settings import Settings
 
 if TYPE_CHECKING:  # server imports this module: no cycle at run time
     from websockets.asyncio.server import ServerConnection
 
-    from csws.server import PortServer
+    from csws.serve.server import PortServer
 
 CHUNK = 64 << 10  # read on the loop: from the page cache this takes microseconds
 PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts",
             "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js"}  # play(), capture()
-GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/security.py)
+GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/policy.py)
 # Only this port's own pages may frame ours (clickjacking the sliders); no Referer
 # leaves a page, since its URL may carry ?token=.
 PAGE_HEADERS = [
@@ -129,8 +129,8 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
         body = json.dumps(server.describe(), indent=1).encode()
         # Readable by the pages the websocket Origin check allows (a local dev server), only those.
         origin = request.headers.get("Origin")
-        cors = [("Access-Control-Allow-Origin", origin)] if origin and security.origin_allowed(
-            origin, request.headers.get("Host"), security.is_loopback(server.settings.host),
+        cors = [("Access-Control-Allow-Origin", origin)] if origin and policy.origin_allowed(
+            origin, request.headers.get("Host"), policy.is_loopback(server.settings.host),
             server.settings.origins) else []
         return _ok(body, "application/json", method, [*cors, ("Vary", "Origin")])
     if path in PACKAGED:

@@ -3,97 +3,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 
-from csws import __version__, commands, plugin_majors, plugin_path
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def _ignore_signals() -> None:
-    """While Csound stops and cleans up: a second signal (a shell or `timeout` may signal the
-    whole process group) must not interrupt that halfway, e.g. inside a deinit closing ports."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def run(args: list[str], csound: str | None = None,
-        compile_error: str = "csws: Csound could not compile the piece") -> int:
-    """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
-    Ctrl-C stops it.  Exits as the csound command would: 1 after any error, init errors included."""
-    from csws import csound as csound_lib
-    from csws.pages import csd_with_html
-
-    try:
-        lib = csound_lib.find(csound)
-        plugin = plugin_path(lib.major)
-    except (RuntimeError, FileNotFoundError) as e:
-        print(f"csws: {e}", file=sys.stderr)
-        return 1
-
-    # A .csd that carries its own page (<html> element) serves it at / (unless told otherwise).
-    page = csd_with_html(args)
-    if page is not None and not os.environ.get("CSWS_INDEX_HTML"):
-        os.environ["CSWS_INDEX_HTML"] = page
-    if threading.current_thread() is threading.main_thread():
-        # Stop as cleanly as on Ctrl-C, also when started with SIGINT ignored
-        # (as a shell's background job is).
-        signal.signal(signal.SIGINT, _interrupt)
-        signal.signal(signal.SIGTERM, _interrupt)
-    cs = csound_lib.create(lib)
-    print(f"csws: Csound {cs.version} ({lib.path}, {lib.origin})", file=sys.stderr, flush=True)
-    try:
-        if cs.compile([f"--opcode-lib={plugin}", *args]) != 0:
-            if any(a.startswith(("-odac", "-iadc")) for a in args) and "audio" not in compile_error:
-                compile_error += " or open the audio device (Csound's messages above say which)"
-            print(compile_error, file=sys.stderr)
-            return 1
-        result: list[int] = []
-        worker = threading.Thread(target=lambda: result.append(cs.perform()), name="csound")
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.1)
-        except KeyboardInterrupt:
-            print("\ncsws: stopping", file=sys.stderr)
-            _ignore_signals()
-            cs.stop()
-            worker.join()
-        return 0 if (not result or result[0] >= 0) and cs.errors() == 0 else 1
-    finally:
-        _ignore_signals()
-        cs.destroy()
-
-
-DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card
-
-
-def demo(port: int, audio: str | None, csound: str | None = None, rtaudio: str | None = None,
-         secure: bool = False) -> int:
-    """Run the bundled synth and serve its page; Ctrl-C stops it."""
-    from importlib import resources
-
-    files = resources.files("csws") / "demo"
-    with resources.as_file(files / "demo.csd") as csd, resources.as_file(files / "index.html") as page:
-        os.environ["CSWS_INDEX_HTML"] = str(page)
-        options = [f"-o{audio}", "-b256", "-B1024"] if audio else DEMO_REALTIME
-        if audio and rtaudio:
-            options.append(f"-+rtaudio={rtaudio}")
-        host = os.environ.get("CSWS_HOST", "127.0.0.1")
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        scheme = "https" if secure or os.environ.get("CSWS_TLS_CERT") else "http"
-        print(f"csws demo: open {scheme}://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
-        # The bundled piece compiles: with a sound card, a failure is the sound card's.
-        failed = ("csws demo: Csound could not open the audio device (its messages above say why). "
-                  "List the devices with `csound --devices`, then choose one: csws demo --audio dac:hw:1,0 "
-                  "(ALSA) or --audio dac2 (PortAudio); --rtaudio pulse|alsa|jack|portaudio picks the driver"
-                  if audio else "csws: Csound could not compile the piece")
-        return run([str(csd), f"--omacro:PORT={port}", *options], csound, failed)
+from csws import __version__, plugin_majors, plugin_path
+from csws.cli import commands
+from csws.hosting.run import demo, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--host", help="the address to listen on (127.0.0.1; 0.0.0.0: every interface)")
     p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
     p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
-    commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/commands.py)
+    commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/cli/commands.py)
     p_inst = sub.add_parser("install", help="put the plugin where every Csound host loads it (per-user directory)")
     p_inst.add_argument("--csound", choices=["6", "7"], help="only this Csound major's (default: every one)")
     p_inst.add_argument("--copy", action="store_true",
@@ -143,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="why doesn't my websocket work? Each Csound found, and which websocket it gets")
     ns = parser.parse_args(argv)
     if ns.command in ("install", "uninstall"):
-        from csws import install
+        from csws.cli import install
 
         return install.install([int(ns.csound)] if ns.csound else None, ns.copy) if ns.command == "install" \
             else install.uninstall()
     if ns.command == "doctor":
-        from csws.doctor import doctor
+        from csws.cli.doctor import doctor
 
         return doctor()
     if ns.command in commands.COMMANDS:

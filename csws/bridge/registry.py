@@ -2,7 +2,7 @@
 
 Called by csws._bridge from Csound's threads (init and deinit time, holding
 the GIL).  Ports are bound at init; their servers run on one asyncio loop in
-the I/O thread (csws/iothread.py), which only starts the loop when a first
+the I/O thread (csws/bridge/iothread.py), which only starts the loop when a first
 client knocks.  Everything Csound's thread asks is done at once, under _lock,
 and never waits for the loop: a port's table of variables is replaced, not
 changed in place, so the loop reads it without a lock.
@@ -21,11 +21,11 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
-from csws import security
-from csws.config import Settings
-from csws.iothread import STOP_TIMEOUT, IOThread
-from csws.port import Port, Variable
-from csws.variables import Direction, VarSpec
+from csws.protocol import policy
+from csws.protocol.settings import Settings
+from csws.bridge.iothread import STOP_TIMEOUT, IOThread
+from csws.bridge.port import Port, Variable
+from csws.protocol.variables import Direction, VarSpec
 
 LINGER = 0.1  # seconds an ended note's variables keep their clients, for the next note
 SHUTDOWN_TIMEOUT = 0.5  # the most Csound's end waits for the loop to let go of its ports
@@ -53,7 +53,7 @@ _handles = itertools.count(1)
 def _awake(loop) -> bool:
     """In the I/O thread, when a first client knocks: serve every port on the new loop."""
     try:  # before taking _lock: a note starting meanwhile must not wait for this import (~50 ms)
-        from csws.server import PortServer
+        from csws.serve.server import PortServer
         error = None
     except Exception as e:  # noqa: BLE001 - a broken install: refuse clients rather than hang them
         error = e
@@ -142,7 +142,7 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
             if _io.loop is None:
                 _io.watch(port.sockets)
             else:
-                from csws.server import PortServer
+                from csws.serve.server import PortServer
 
                 port.server = PortServer(port)
                 _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
@@ -174,7 +174,7 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
         elif e.errno == errno.EACCES and number < 1024:
             why += " (ports below 1024 need administrator rights: use a port from 1024 up, e.g. 8888)"
         raise OSError(f"cannot listen on {settings.host}:{number}: {why}") from None
-    warning = security.listen_warning(settings.host, number, settings.token, port.loopback)
+    warning = policy.listen_warning(settings.host, number, settings.token, port.loopback)
     if warning:
         logger(warning, True)
     return port

@@ -1,6 +1,6 @@
 """A piece's own page: the <html> element a .csd carries (CsoundQt's convention).
 
-Apart from csws.http, which serves it, so that `csws run` can look for one
+Apart from csws.serve.http, which serves it, so that `csws run` can look for one
 without loading the server's modules (asyncio, websockets) before a client
 comes.
 """

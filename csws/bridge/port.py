@@ -2,7 +2,7 @@
 
 The listening sockets are bound here, with the standard library, at init
 time: a port in use is an init error at once.  The websocket server that
-answers on them (csws.server.PortServer, asyncio and websockets) is only
+answers on them (csws.serve.server.PortServer, asyncio and websockets) is only
 started when a first client knocks, so a piece nobody connects to costs
 neither their memory nor their start-up time.  Nothing here imports them.
 """
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from csws._shared import Share, Wake
 from csws._ring import Ring
-from csws.config import Settings
-from csws.security import is_loopback
-from csws.variables import Direction, Kind, VarSpec
+from csws.protocol.settings import Settings
+from csws.protocol.policy import is_loopback
+from csws.protocol.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
     import ssl
 
-    from csws.server import PortServer
+    from csws.serve.server import PortServer
 
 BACKLOG = 100  # as asyncio's create_server
 RING_MAX_BYTES = 4 << 20  # a ring's frames never take more than this per variable
@@ -128,7 +128,7 @@ def listen(host: str, number: int) -> list[socket.socket]:
 
 def _ssl_context(number: int, logger, settings: Settings) -> ssl.SSLContext:
     """The port's SSL context; says which certificate it shows, for users to check on their phones."""
-    from csws import tls  # only with TLS: ssl and asyncio stay unloaded on a port nobody joins
+    from csws.serve import tls  # only with TLS: ssl and asyncio stay unloaded on a port nobody joins
 
     try:
         cert, key = tls.certificate(settings.tls_cert, settings.tls_key)
