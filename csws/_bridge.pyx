@@ -1,15 +1,14 @@
 # cython: language_level=3
 """The plugin's door into Python: a table of C functions in a capsule.
 
-attach/detach/shutdown take the GIL (they run at init and deinit time);
-the kernels do not (the performance routine calls them every k-cycle).
+Every call takes the GIL (they run at init and deinit time); the
+performance routine calls none (its kernels are compiled in from frames.h).
 """
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from csws._frames cimport copy_frame, deinterleave, interleave
 from csws._ring cimport Ring, csws_ring
 
 import socket
@@ -54,9 +53,6 @@ cdef extern from "bridge.h":
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
         int (*configure)(void *, const char *, const char *, char *, size_t) noexcept
-        void (*copy)(double *, const double *, size_t) noexcept nogil
-        void (*interleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
-        void (*deinterleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
     void csws_wake_clear(csws_wake *w) nogil
     void csws_wake_set_clients(csws_wake *w, uint32_t n) nogil
 
@@ -259,8 +255,5 @@ _api.attach = _attach
 _api.detach = _detach
 _api.shutdown = _shutdown
 _api.configure = _configure
-_api.copy = copy_frame
-_api.interleave = interleave
-_api.deinterleave = deinterleave
 
 _C_API = PyCapsule_New(<void *>&_api, "csws._bridge._C_API", NULL)

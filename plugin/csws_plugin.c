@@ -27,6 +27,7 @@
 #endif
 
 #include "bridge.h"
+#include "frames.h"
 #include "host_version.h"
 #include "pyembed.h"
 
@@ -338,14 +339,14 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
         uint32_t bytes = (uint32_t)(nvals * sizeof(MYFLT));
         memcpy(slot, &bytes, 4);
         if (v->kind == CSWS_AARR)
-            p->api->interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
-                               nvals / p->ksmps, p->ksmps, a_stride(arr, p->ksmps));
+            csws_interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
+                            nvals / p->ksmps, p->ksmps, a_stride(arr, p->ksmps));
         else
-            p->api->copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
+            csws_copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
         return;
     }
     default:
-        p->api->copy((double *)slot, (const MYFLT *)v->arg, nvals);
+        csws_copy((double *)slot, (const MYFLT *)v->arg, nvals);
     }
 }
 
@@ -353,24 +354,16 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
    Arrays add the elements both have. */
 static void add_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t nvals)
 {
-    size_t s, e;
     if (v->kind == CSWS_A) {
-        double *dst = (double *)slot;
-        const MYFLT *src = (const MYFLT *)v->arg;
-        for (s = 0; s < nvals; s++)
-            dst[s] += src[s];
+        csws_add((double *)slot, (const MYFLT *)v->arg, nvals);
     } else {
         const ARRAYDAT *arr = (const ARRAYDAT *)v->arg;
-        double *dst = (double *)(slot + CSWS_ARRAY_HEADER);
         uint32_t bytes;
-        size_t fe, ne = nvals / p->ksmps, stride = a_stride(arr, p->ksmps);
+        size_t fe, ne = nvals / p->ksmps;
         memcpy(&bytes, slot, 4);
         fe = bytes / sizeof(MYFLT) / p->ksmps;
-        if (ne > fe)
-            ne = fe;
-        for (s = 0; s < p->ksmps; s++)
-            for (e = 0; e < ne; e++)
-                dst[s * fe + e] += arr->data[e * stride + s];
+        csws_mix_interleaved((double *)(slot + CSWS_ARRAY_HEADER), fe, arr->data,
+                             ne < fe ? ne : fe, p->ksmps, a_stride(arr, p->ksmps));
     }
 }
 
@@ -444,26 +437,22 @@ static csws_ring *from_ring(csws_var *v)
 static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame)
 {
     ARRAYDAT *arr = (ARRAYDAT *)v->arg;
-    size_t have = array_values(arr, v->kind, p->ksmps), got, s, e, ne, fe, stride;
+    size_t have = array_values(arr, v->kind, p->ksmps), got, ne, fe, stride;
     uint32_t bytes;
     const double *src = (const double *)(frame + CSWS_ARRAY_HEADER);
     memcpy(&bytes, frame, 4);
     got = bytes / sizeof(MYFLT);
     if (v->kind != CSWS_AARR) {
-        p->api->copy(arr->data, src, got < have ? got : have);
+        csws_copy(arr->data, src, got < have ? got : have);
         return;
     }
     fe = got / p->ksmps;
     ne = have / p->ksmps;
     stride = a_stride(arr, p->ksmps);
-    if (fe == ne) {
-        p->api->deinterleave(arr->data, src, ne, p->ksmps, stride);
-        return;
-    }
-    memset(arr->data, 0, ne * stride * sizeof(MYFLT));
-    for (s = 0; s < p->ksmps; s++)
-        for (e = 0; e < ne && e < fe; e++)
-            arr->data[e * stride + s] = src[s * fe + e];
+    if (fe == ne)
+        csws_deinterleave(arr->data, src, ne, p->ksmps, stride);
+    else
+        csws_deinterleave_some(arr->data, ne, src, fe, p->ksmps, stride);
 }
 
 /* A string frame into an S output, never past the output's buffer: the
@@ -514,7 +503,7 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
     } else if (is_array(v->kind)) {
         frame_to_array(p, v, tmp);
     } else {
-        p->api->copy((MYFLT *)v->arg, (const double *)tmp, 1);
+        csws_copy((MYFLT *)v->arg, (const double *)tmp, 1);
     }
     v->cursor = head;
     if (v->kind == CSWS_I || v->kind == CSWS_IARR)
@@ -527,13 +516,10 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
 static void silence_outside_note(WEBSOCKET *p, MYFLT *out, size_t nelems, size_t stride)
 {
     uint32_t offset = csws_offset(&p->h), early = csws_early(&p->h);
-    size_t e;
     if (out == NULL || (offset == 0 && early == 0) || offset + early > p->ksmps)
         return;
-    for (e = 0; e < nelems; e++) {
-        memset(out + e * stride, 0, offset * sizeof(MYFLT));
-        memset(out + e * stride + p->ksmps - early, 0, early * sizeof(MYFLT));
-    }
+    csws_silence(out, nelems, stride, 0, offset);
+    csws_silence(out, nelems, stride, p->ksmps - early, early);
 }
 
 /* Audio: a FIFO, one block per k-cycle; silence on underrun. */
@@ -555,7 +541,7 @@ static void from_web_audio(WEBSOCKET *p, csws_var *v)
         if (v->kind == CSWS_AARR)
             frame_to_array(p, v, src);
         else
-            p->api->copy(out, (const double *)src, p->ksmps);
+            csws_copy(out, (const double *)src, p->ksmps);
         if (csws_ring_still_valid(r, v->cursor)) {
             v->cursor++;
             silence_outside_note(p, out, nelems, stride);
