@@ -30,6 +30,7 @@
 #include "frames.h"
 #include "host_version.h"
 #include "pyembed.h"
+#include "takeover.h"
 
 /* Room for argument pointers.  Csound writes one pointer per argument the
    orchestra gives, before init can refuse them, and checks no opcode's size:
@@ -616,13 +617,8 @@ static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
 
 /* ---- module ---- */
 
-/*
- * Debian's csound-plugins ships the original websocketIO plugin, which also
- * registers `websocket`.  Csound initialises it before a library given with
- * --opcode-lib and picks the first entry that matches, so the original would
- * win.  Csound keeps its own copy of each entry: we turn any other library's
- * entry that would be chosen into ours, so that every host runs csws.
- */
+/* takeover.c copies the first over any other library's `websocket` entry
+   that Csound would choose before these. */
 static const OENTRY csws_entries[] = {
     /* receive-only, `kval websocket 8888`: Csound's parser will not let a
        '*' input list be empty, so this signature has its own entry */
@@ -633,48 +629,6 @@ static const OENTRY csws_entries[] = {
     CSWS_ENTRY("websocket_config", sizeof(WEBSOCKET_CONFIG), 1, "", "SS",
                init_config, NULL, NULL),
 };
-
-
-/* Does an orchestra compiled already use this entry?  (Then its memory was
-   laid out for that entry's size, and rewriting it would break it.) */
-static int entry_in_use(CSOUND *cs, const OENTRY *ep)
-{
-    INSTRTXT **list = cs->GetInstrumentList(cs);
-    INSTRTXT *ip;
-    OPTXT *op;
-    for (ip = list ? list[0] : NULL; ip; ip = ip->nxtinstxt)
-        for (op = ip->nxtop; op; op = op->nxtop)
-            if (op->t.oentry == ep)
-                return 1;
-    return 0;
-}
-
-static void take_over_websocket(CSOUND *cs)
-{
-    /* Argument types to resolve with: the shapes an orchestra commonly uses. */
-    static char *probes[][2] = {{"k", "ik"}, {"a", "ia"}, {"k", "i"}, {"", "ik"}};
-    size_t i;
-    for (i = 0; i < sizeof probes / sizeof probes[0]; i++) {
-        OENTRY *ep = csws_find_opcode(cs, "websocket", probes[i][0], probes[i][1]);
-        if (ep != NULL && csws_entry_init(ep) != (SUBR)init_websocket) {
-            char *opname = ep->opname;
-            if (entry_in_use(cs, ep)) {
-                csws_warning(cs, "csws: the orchestra was compiled before csound-websocket "
-                             "was loaded, so another library's `websocket` (Debian's "
-                             "websocketIO) will run.  Load the plugin first: give "
-                             "--opcode-lib before compiling (from the API: set it, "
-                             "then csoundStart(), then compile), or use `csws run`.");
-                return;
-            }
-            /* Csound picks the first matching entry; this one now takes the
-               receive-only form, ours (appended later) the rest. */
-            *ep = csws_entries[0];
-            ep->opname = opname;
-            cs->Message(cs, "csws: csound-websocket's `websocket` replaces another "
-                        "library's (such as Debian's websocketIO plugin)\n");
-        }
-    }
-}
 
 /* Its presence makes Csound treat the library as a module with init and
    destroy functions; there is nothing to do this early. */
@@ -688,7 +642,7 @@ PUBLIC int csoundModuleInit(CSOUND *cs)
 {
     int err = cs->AppendOpcodes(cs, csws_entries,
                                 (int)(sizeof csws_entries / sizeof csws_entries[0]));
-    take_over_websocket(cs);
+    csws_take_over_websocket(cs, &csws_entries[0]);
     return err;
 }
 
