@@ -1,14 +1,13 @@
 # cython: language_level=3
 """The plugin's door into Python: a table of C functions in a capsule.
 
-attach/detach/shutdown take the GIL (they run at init and deinit time);
-the kernels do not (the performance routine calls them every k-cycle).
+Every call takes the GIL (they run at init and deinit time); the
+performance routine calls none (its kernels are compiled in from frames.h).
 """
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
-from csws._frames cimport copy_frame, deinterleave, interleave
 from csws._shared cimport Share, csws_host, csws_log_fn, csws_share, csws_wake
 
 from csws.bridge import registry
@@ -34,9 +33,6 @@ cdef extern from "bridge.h":
         void (*detach)(void *) noexcept
         void (*shutdown)(void *) noexcept
         int (*configure)(void *, const char *, const char *, char *, size_t) noexcept
-        void (*copy)(double *, const double *, size_t) noexcept nogil
-        void (*interleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
-        void (*deinterleave)(double *, const double *, size_t, size_t, size_t) noexcept nogil
 
 
 cdef class CsoundLog:
@@ -129,8 +125,5 @@ _api.attach = _attach
 _api.detach = _detach
 _api.shutdown = _shutdown
 _api.configure = _configure
-_api.copy = copy_frame
-_api.interleave = interleave
-_api.deinterleave = deinterleave
 
 _C_API = PyCapsule_New(<void *>&_api, "csws._bridge._C_API", NULL)

@@ -1,84 +1,46 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Packing kernels: Csound's buffers to wire frames and back, without the GIL.
+"""Frames for Python: the packing kernels of frames.h (the plugin's own) for
+clients, tests and the I/O thread, which converts float32 frames here rather
+than with numpy, whose import (a tenth of a second or more) would stall the
+I/O loop, and the streams on it, the first time a client asks.
 
-Wire layouts (native MYFLT, i.e. float64):
-  k, i      1 value
-  a         ksmps samples
-  k[], i[]  the elements, row-major
-  a[]       ksmps x N interleaved: sample 0 of every element, then sample 1...
-Csound stores an a-rate array planar (element 0's ksmps samples, then
-element 1's...), so a[] is transposed on the way out and back in.
+Wire layouts: see frames.h.
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from libc.string cimport memcpy
 
 
-cdef void copy_frame(double *dst, const double *src, size_t n) noexcept nogil:
-    memcpy(dst, src, n * sizeof(double))
+cdef extern from "frames.h" nogil:
+    void csws_interleave(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride)
+    void csws_deinterleave(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride)
+    void csws_deinterleave32(float *dst, const float *src, size_t nelems, size_t ksmps, size_t stride)
+    void csws_narrow(unsigned char *dst, const unsigned char *src, size_t n)
+    void csws_widen(unsigned char *dst, const unsigned char *src, size_t n)
 
-
-# Planar side: element e's samples start at e * stride (>= ksmps: Csound
-# lays an a[] out at its orchestra ksmps even where an instrument or UDO runs
-# at a smaller one of its own, whose ksmps samples come first in each element).
-cdef void interleave(double *dst, const double *src, size_t nelems,
-                     size_t ksmps, size_t stride) noexcept nogil:
-    cdef size_t e, s
-    for e in range(nelems):
-        for s in range(ksmps):
-            dst[s * nelems + e] = src[e * stride + s]
-
-
-cdef void deinterleave(double *dst, const double *src, size_t nelems,
-                       size_t ksmps, size_t stride) noexcept nogil:
-    cdef size_t e, s
-    for s in range(ksmps):
-        for e in range(nelems):
-            dst[e * stride + s] = src[s * nelems + e]
-
-
-# float32 on the wire, for clients that ask for it: converted here rather than
-# with numpy, whose import (a tenth of a second or more) would stall the I/O
-# loop, and the streams on it, the first time a client asks.
-# Frames are bytes objects of any alignment: values move through memcpy.
 
 def narrow(const unsigned char[::1] frame) -> bytes:
     """float64 values -> the same as float32."""
-    cdef Py_ssize_t i, n = frame.shape[0] // 8
-    cdef double v
-    cdef float f
+    cdef Py_ssize_t n = frame.shape[0] // 8
     out = PyBytes_FromStringAndSize(NULL, n * 4)
-    cdef char *dst = PyBytes_AS_STRING(out)
-    cdef const unsigned char *src
+    cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(out)
     if n:
-        src = &frame[0]
         with nogil:
-            for i in range(n):
-                memcpy(&v, src + 8 * i, 8)
-                f = <float> v
-                memcpy(dst + 4 * i, &f, 4)
+            csws_narrow(dst, &frame[0], n)
     return out
 
 
 def widen(const unsigned char[::1] frame) -> bytes:
     """float32 values -> the same as float64."""
-    cdef Py_ssize_t i, n = frame.shape[0] // 4
-    cdef float f
-    cdef double v
+    cdef Py_ssize_t n = frame.shape[0] // 4
     out = PyBytes_FromStringAndSize(NULL, n * 8)
-    cdef char *dst = PyBytes_AS_STRING(out)
-    cdef const unsigned char *src
+    cdef unsigned char *dst = <unsigned char *>PyBytes_AS_STRING(out)
     if n:
-        src = &frame[0]
         with nogil:
-            for i in range(n):
-                memcpy(&f, src + 4 * i, 4)
-                v = f
-                memcpy(dst + 8 * i, &v, 8)
+            csws_widen(dst, &frame[0], n)
     return out
 
 
-# The Python-level helpers below (for clients and tests) import numpy when
-# called: the plugin imports this module for its kernels only.
+# The helpers below (for clients and tests) import numpy when called; narrow
+# and widen, which the I/O thread uses, do not.
 
 def interleave_array(planar):
     """Planar (N, ksmps) float64 -> interleaved wire frame (ksmps * N,)."""
@@ -88,17 +50,8 @@ def interleave_array(planar):
     cdef double[::1] dst = out
     if dst.shape[0]:
         with nogil:
-            interleave(&dst[0], &src[0, 0], src.shape[0], src.shape[1], src.shape[1])
+            csws_interleave(&dst[0], &src[0, 0], src.shape[0], src.shape[1], src.shape[1])
     return out
-
-
-cdef void deinterleave32(float *dst, const float *src, size_t nelems,
-                         size_t ksmps) noexcept nogil:
-    """deinterleave() for float32 frames (clients that asked for ?dtype=float32)."""
-    cdef size_t e, s
-    for s in range(ksmps):
-        for e in range(nelems):
-            dst[e * ksmps + s] = src[s * nelems + e]
 
 
 ctypedef fused real:
@@ -111,9 +64,9 @@ def _planar(const real[::1] src, size_t n, real[:, ::1] dst):
     if src.shape[0]:
         with nogil:
             if real is double:
-                deinterleave(&dst[0, 0], &src[0], n, dst.shape[1], dst.shape[1])
+                csws_deinterleave(&dst[0, 0], &src[0], n, dst.shape[1], dst.shape[1])
             else:
-                deinterleave32(&dst[0, 0], &src[0], n, dst.shape[1])
+                csws_deinterleave32(&dst[0, 0], &src[0], n, dst.shape[1], dst.shape[1])
 
 
 def deinterleave_frame(frame, nelems: int):

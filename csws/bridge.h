@@ -2,10 +2,10 @@
  * bridge.h - the C interface between the Csound plugin (plugin/) and the
  * Python side (csws/_bridge.pyx).
  *
- * The plugin finds this table in the capsule csws._bridge._C_API.  Calls
- * marked "GIL" take the interpreter lock themselves and are only made at
- * init/deinit time; calls marked "nogil" are the packing kernels the
- * performance routine uses.  MYFLT is double in every build we support.
+ * The plugin finds this table in the capsule csws._bridge._C_API.  Its calls
+ * take the interpreter lock themselves and are only made at init/deinit
+ * time; the performance routine calls none of them (its packing kernels are
+ * compiled in from frames.h).  MYFLT is double in every build we support.
  */
 #ifndef CSWS_BRIDGE_H
 #define CSWS_BRIDGE_H
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 5
+#define CSWS_API_VERSION 6
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -141,11 +141,6 @@ typedef struct csws_api {
        0, or -1 with err set. */
     int (*configure)(void *csound, const char *name, const char *value,
                      char *err, size_t errlen);
-    /* nogil kernels */
-    void (*copy)(double *dst, const double *src, size_t n);
-    /* a[]: planar (element e at e * stride) <-> interleaved ksmps x nelems */
-    void (*interleave)(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride);
-    void (*deinterleave)(double *dst, const double *src, size_t nelems, size_t ksmps, size_t stride);
 } csws_api;
 
 #endif /* CSWS_BRIDGE_H */

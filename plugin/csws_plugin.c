@@ -27,8 +27,10 @@
 #endif
 
 #include "bridge.h"
+#include "frames.h"
 #include "host_version.h"
 #include "pyembed.h"
+#include "takeover.h"
 
 /* Room for argument pointers.  Csound writes one pointer per argument the
    orchestra gives, before init can refuse them, and checks no opcode's size:
@@ -338,14 +340,14 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
         uint32_t bytes = (uint32_t)(nvals * sizeof(MYFLT));
         memcpy(slot, &bytes, 4);
         if (v->kind == CSWS_AARR)
-            p->api->interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
-                               nvals / p->ksmps, p->ksmps, a_stride(arr, p->ksmps));
+            csws_interleave((double *)(slot + CSWS_ARRAY_HEADER), arr->data,
+                            nvals / p->ksmps, p->ksmps, a_stride(arr, p->ksmps));
         else
-            p->api->copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
+            csws_copy((double *)(slot + CSWS_ARRAY_HEADER), arr->data, nvals);
         return;
     }
     default:
-        p->api->copy((double *)slot, (const MYFLT *)v->arg, nvals);
+        csws_copy((double *)slot, (const MYFLT *)v->arg, nvals);
     }
 }
 
@@ -353,24 +355,16 @@ static void write_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t n
    Arrays add the elements both have. */
 static void add_frame(WEBSOCKET *p, csws_var *v, unsigned char *slot, size_t nvals)
 {
-    size_t s, e;
     if (v->kind == CSWS_A) {
-        double *dst = (double *)slot;
-        const MYFLT *src = (const MYFLT *)v->arg;
-        for (s = 0; s < nvals; s++)
-            dst[s] += src[s];
+        csws_add((double *)slot, (const MYFLT *)v->arg, nvals);
     } else {
         const ARRAYDAT *arr = (const ARRAYDAT *)v->arg;
-        double *dst = (double *)(slot + CSWS_ARRAY_HEADER);
         uint32_t bytes;
-        size_t fe, ne = nvals / p->ksmps, stride = a_stride(arr, p->ksmps);
+        size_t fe, ne = nvals / p->ksmps;
         memcpy(&bytes, slot, 4);
         fe = bytes / sizeof(MYFLT) / p->ksmps;
-        if (ne > fe)
-            ne = fe;
-        for (s = 0; s < p->ksmps; s++)
-            for (e = 0; e < ne; e++)
-                dst[s * fe + e] += arr->data[e * stride + s];
+        csws_mix_interleaved((double *)(slot + CSWS_ARRAY_HEADER), fe, arr->data,
+                             ne < fe ? ne : fe, p->ksmps, a_stride(arr, p->ksmps));
     }
 }
 
@@ -444,26 +438,22 @@ static csws_ring *from_ring(csws_var *v)
 static void frame_to_array(WEBSOCKET *p, csws_var *v, const unsigned char *frame)
 {
     ARRAYDAT *arr = (ARRAYDAT *)v->arg;
-    size_t have = array_values(arr, v->kind, p->ksmps), got, s, e, ne, fe, stride;
+    size_t have = array_values(arr, v->kind, p->ksmps), got, ne, fe, stride;
     uint32_t bytes;
     const double *src = (const double *)(frame + CSWS_ARRAY_HEADER);
     memcpy(&bytes, frame, 4);
     got = bytes / sizeof(MYFLT);
     if (v->kind != CSWS_AARR) {
-        p->api->copy(arr->data, src, got < have ? got : have);
+        csws_copy(arr->data, src, got < have ? got : have);
         return;
     }
     fe = got / p->ksmps;
     ne = have / p->ksmps;
     stride = a_stride(arr, p->ksmps);
-    if (fe == ne) {
-        p->api->deinterleave(arr->data, src, ne, p->ksmps, stride);
-        return;
-    }
-    memset(arr->data, 0, ne * stride * sizeof(MYFLT));
-    for (s = 0; s < p->ksmps; s++)
-        for (e = 0; e < ne && e < fe; e++)
-            arr->data[e * stride + s] = src[s * fe + e];
+    if (fe == ne)
+        csws_deinterleave(arr->data, src, ne, p->ksmps, stride);
+    else
+        csws_deinterleave_some(arr->data, ne, src, fe, p->ksmps, stride);
 }
 
 /* A string frame into an S output, never past the output's buffer: the
@@ -514,7 +504,7 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
     } else if (is_array(v->kind)) {
         frame_to_array(p, v, tmp);
     } else {
-        p->api->copy((MYFLT *)v->arg, (const double *)tmp, 1);
+        csws_copy((MYFLT *)v->arg, (const double *)tmp, 1);
     }
     v->cursor = head;
     if (v->kind == CSWS_I || v->kind == CSWS_IARR)
@@ -527,13 +517,10 @@ static void from_web_control(WEBSOCKET *p, csws_var *v)
 static void silence_outside_note(WEBSOCKET *p, MYFLT *out, size_t nelems, size_t stride)
 {
     uint32_t offset = csws_offset(&p->h), early = csws_early(&p->h);
-    size_t e;
     if (out == NULL || (offset == 0 && early == 0) || offset + early > p->ksmps)
         return;
-    for (e = 0; e < nelems; e++) {
-        memset(out + e * stride, 0, offset * sizeof(MYFLT));
-        memset(out + e * stride + p->ksmps - early, 0, early * sizeof(MYFLT));
-    }
+    csws_silence(out, nelems, stride, 0, offset);
+    csws_silence(out, nelems, stride, p->ksmps - early, early);
 }
 
 /* Audio: a FIFO, one block per k-cycle; silence on underrun. */
@@ -555,7 +542,7 @@ static void from_web_audio(WEBSOCKET *p, csws_var *v)
         if (v->kind == CSWS_AARR)
             frame_to_array(p, v, src);
         else
-            p->api->copy(out, (const double *)src, p->ksmps);
+            csws_copy(out, (const double *)src, p->ksmps);
         if (csws_ring_still_valid(r, v->cursor)) {
             v->cursor++;
             silence_outside_note(p, out, nelems, stride);
@@ -630,13 +617,8 @@ static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
 
 /* ---- module ---- */
 
-/*
- * Debian's csound-plugins ships the original websocketIO plugin, which also
- * registers `websocket`.  Csound initialises it before a library given with
- * --opcode-lib and picks the first entry that matches, so the original would
- * win.  Csound keeps its own copy of each entry: we turn any other library's
- * entry that would be chosen into ours, so that every host runs csws.
- */
+/* takeover.c copies the first over any other library's `websocket` entry
+   that Csound would choose before these. */
 static const OENTRY csws_entries[] = {
     /* receive-only, `kval websocket 8888`: Csound's parser will not let a
        '*' input list be empty, so this signature has its own entry */
@@ -647,48 +629,6 @@ static const OENTRY csws_entries[] = {
     CSWS_ENTRY("websocket_config", sizeof(WEBSOCKET_CONFIG), 1, "", "SS",
                init_config, NULL, NULL),
 };
-
-
-/* Does an orchestra compiled already use this entry?  (Then its memory was
-   laid out for that entry's size, and rewriting it would break it.) */
-static int entry_in_use(CSOUND *cs, const OENTRY *ep)
-{
-    INSTRTXT **list = cs->GetInstrumentList(cs);
-    INSTRTXT *ip;
-    OPTXT *op;
-    for (ip = list ? list[0] : NULL; ip; ip = ip->nxtinstxt)
-        for (op = ip->nxtop; op; op = op->nxtop)
-            if (op->t.oentry == ep)
-                return 1;
-    return 0;
-}
-
-static void take_over_websocket(CSOUND *cs)
-{
-    /* Argument types to resolve with: the shapes an orchestra commonly uses. */
-    static char *probes[][2] = {{"k", "ik"}, {"a", "ia"}, {"k", "i"}, {"", "ik"}};
-    size_t i;
-    for (i = 0; i < sizeof probes / sizeof probes[0]; i++) {
-        OENTRY *ep = csws_find_opcode(cs, "websocket", probes[i][0], probes[i][1]);
-        if (ep != NULL && csws_entry_init(ep) != (SUBR)init_websocket) {
-            char *opname = ep->opname;
-            if (entry_in_use(cs, ep)) {
-                csws_warning(cs, "csws: the orchestra was compiled before csound-websocket "
-                             "was loaded, so another library's `websocket` (Debian's "
-                             "websocketIO) will run.  Load the plugin first: give "
-                             "--opcode-lib before compiling (from the API: set it, "
-                             "then csoundStart(), then compile), or use `csws run`.");
-                return;
-            }
-            /* Csound picks the first matching entry; this one now takes the
-               receive-only form, ours (appended later) the rest. */
-            *ep = csws_entries[0];
-            ep->opname = opname;
-            cs->Message(cs, "csws: csound-websocket's `websocket` replaces another "
-                        "library's (such as Debian's websocketIO plugin)\n");
-        }
-    }
-}
 
 /* Its presence makes Csound treat the library as a module with init and
    destroy functions; there is nothing to do this early. */
@@ -702,7 +642,7 @@ PUBLIC int csoundModuleInit(CSOUND *cs)
 {
     int err = cs->AppendOpcodes(cs, csws_entries,
                                 (int)(sizeof csws_entries / sizeof csws_entries[0]));
-    take_over_websocket(cs);
+    csws_take_over_websocket(cs, &csws_entries[0]);
     return err;
 }
 

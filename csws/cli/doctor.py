@@ -98,8 +98,9 @@ def trial(lib: cs_lib.Library) -> tuple[str, str]:
 
 
 def _site_of(plugin: Path) -> Path:
-    """The site-packages directory the plugin imports csws from, worked out as plugin/pyembed.c
-    does: named by the .site file beside a copy, else two levels up from its real path."""
+    """The site-packages directory the plugin imports csws from, worked out as its
+    csws_find_places() does (plugin/pyembed_posix.c, pyembed_windows.c): named by the .site
+    file beside a copy, else two levels up from its real path."""
     try:
         return Path(site_file(plugin).read_text(encoding="utf-8-sig").splitlines()[0])
     except (OSError, IndexError):

@@ -4,11 +4,11 @@ Csound 6.16 and later load the per-user directory by default, after the system
 one, so every host (the csound command, CsoundQt, Cabbage, ctcsound, cycsound)
 gets the opcode with no option.  The plugin goes there as a symlink to the
 installed package's file: the plugin finds the Python and the csws package
-that installed it from its own real path (plugin/pyembed.c: dladdr, then
-realpath).  Where symlinks cannot be made (Windows without the privilege, some
-file systems) or with --copy it is a copy, with a file beside it, <plugin>.site,
-that names the site-packages directory holding csws (SITE_SUFFIX, read by
-pyembed.c).
+that installed it from its own real path (plugin/pyembed_posix.c: dladdr, then
+realpath; pyembed_windows.c likewise).  Where symlinks cannot be made (Windows
+without the privilege, some file systems) or with --copy it is a copy, with a
+file beside it, <plugin>.site, that names the site-packages directory holding
+csws (SITE_SUFFIX, read by csws_find_places() in those two files).
 
 What install made is recorded in a manifest, so that install never replaces a
 file it did not make and uninstall removes exactly what it made.  Both act only
