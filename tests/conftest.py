@@ -8,9 +8,20 @@ Every test that performs runs once per Csound major (the `csound` fixture,
 which `perform` and `port` use): it sets CSWS_CSOUND, so `csws run`, the
 plugin path and any Csound a test hosts itself are of that major.
 CSWS_TEST_CSOUND=6 (or 7) narrows the run to one major.
+
+CSWS_TEST_TIME_FACTOR (default 1) stretches every limit a test waits up to:
+each timeout and deadline is patience(seconds), what an idle 2-core machine
+needs with room to spare, times the factor (say 3 on a loaded CI runner, an
+emulated CPU or under a sanitizer).  A test helper that takes a `timeout`
+(Performance.wait_for, wsclient's, test_http.get...) takes it in those
+seconds and stretches it itself.  Sleeps that pace what a client sends, how
+long a test keeps a load up, and windows a test asserts on ("nothing comes
+within 0.5 s", "ends within a second of its score") are behaviour, not
+patience: they stay as written.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -32,6 +43,16 @@ os.chdir(Path(__file__).resolve().parent)
 # The project's sources: the checkout these tests sit in, or CSWS_SOURCE_DIR (tools/check_wheel.sh
 # runs a copy of tests/ beside the installed wheel); tests that compile plugins read them.
 SOURCE = Path(os.environ.get("CSWS_SOURCE_DIR") or Path(__file__).resolve().parent.parent)
+
+TIME_FACTOR = float(os.environ.get("CSWS_TEST_TIME_FACTOR", "1"))
+if not 0 < TIME_FACTOR < math.inf:
+    raise ValueError(f"CSWS_TEST_TIME_FACTOR={TIME_FACTOR}: a positive number of times the usual limits")
+
+
+def patience(seconds: float) -> float:
+    """How long to wait for what takes at most `seconds` on an idle machine."""
+    return seconds * TIME_FACTOR
+
 
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
 
@@ -111,7 +132,7 @@ class Performance:
         return self.log.read_bytes().decode("utf-8", "replace")
 
     def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             m = re.search(pattern, self.output)
             if m:
@@ -126,7 +147,7 @@ class Performance:
 
     def wait(self, timeout: float = 20.0) -> int:
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(patience(timeout))
         finally:
             self._out.close()
 
@@ -134,7 +155,7 @@ class Performance:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(patience(5))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from conftest import patience
 from wsclient import connect_var, f64, recv_until
 
 
@@ -108,7 +109,7 @@ def piece(perform, port):
 
 
 def raw_open(port: int, protocol: str = "kin") -> socket.socket:
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=patience(10))
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -202,12 +203,12 @@ def test_oversized_message_closes_1009(piece, port, first):
             await bad.send(np.array([1.0]).tobytes())
         await bad.send(b"\0" * 100_000)
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(bad.recv(), 10)
+            await asyncio.wait_for(bad.recv(), patience(10))
         assert bad.close_code == 1009
         s = await connect_var(port, "Sin")
         await s.send("x" * 5000)  # strings: at most 4096 bytes by default
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(s.recv(), 10)
+            await asyncio.wait_for(s.recv(), patience(10))
         assert s.close_code == 1009
         await h.check()
 
@@ -225,7 +226,7 @@ def test_max_string_setting(perform, port):
         await recv_until(h.sback, lambda m: m == "é" * 50)
         await s.send("x" * 101)
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(s.recv(), 10)
+            await asyncio.wait_for(s.recv(), patience(10))
         assert s.close_code == 1009
         await h.check()
 
@@ -278,7 +279,7 @@ def test_unknown_or_no_subprotocol(piece, port, offered):
 def test_garbage_instead_of_http(piece, port, garbage):
     async def main():
         h = await healthy(port)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=patience(10)) as s:
             s.sendall(garbage)
             try:
                 s.shutdown(socket.SHUT_WR)

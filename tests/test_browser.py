@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REALTIME, Performance
+from conftest import REALTIME, Performance, patience
 
 CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -29,17 +29,29 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
 
+def patience_ms(seconds: float) -> float:
+    """patience(seconds) in the milliseconds Playwright counts in."""
+    return patience(seconds) * 1000
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=patience_ms(30))
         yield b
         b.close()
 
 
+def new_context(browser, **options):
+    """A browser context whose every wait is Playwright's default 30 s, stretched."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(patience_ms(30))
+    return context
+
+
 def open_page(browser, **context_options):
     """A page in a context of its own, collecting its uncaught errors in page.errors."""
-    context = browser.new_context(**context_options)
+    context = new_context(browser, **context_options)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -59,10 +71,10 @@ def start(cmd: list[str], tmp_path: Path, name: str) -> Performance:
     return Performance(cmd, tmp_path / f"{name}.log", env=env)
 
 
-def wait_js(page, expression: str, arg=None, timeout: float = 30000) -> None:
-    """page.wait_for_function, saying what the page had when it times out."""
+def wait_js(page, expression: str, arg=None, timeout: float = 30) -> None:
+    """page.wait_for_function, saying what the page had when it times out (timeout: seconds)."""
     try:
-        page.wait_for_function(expression, arg=arg, timeout=timeout)
+        page.wait_for_function(expression, arg=arg, timeout=patience_ms(timeout))
     except sync_api.TimeoutError:
         state = page.evaluate("() => JSON.stringify(window.demo || null)")
         raise AssertionError(f"timed out on {expression} ({arg!r}); page state {state}; errors {page.errors}") from None
@@ -81,7 +93,7 @@ def test_demo_page_live_and_slider_reaches_csound(page, tmp_path, port):
         # Every signal from Csound arrives: scope (a, a[]), meters (k[]), spectrum (k[]).
         wait_js(
             page, "() => ['aout', 'aosc', 'klevels', 'kspectrum'].every(n => (window.demo.frames[n] || 0) > 20)",
-            timeout=20000)
+            timeout=20)
         wait_js(page, "() => window.demo.levels[0] > 0.001 && window.demo.levels[1] > 0.01")
         first = frames(page)
         scope1 = page.evaluate("() => document.getElementById('scope').toDataURL()")
@@ -156,10 +168,10 @@ def test_stream_example_audio_reaches_the_page(page, tmp_path, port):
     try:
         p.wait_for("websocket server on")
         page.goto(f"http://127.0.0.1:{port}/stream.html")
-        page.wait_for_function("() => window.received > 100", timeout=20000)
+        page.wait_for_function("() => window.received > 100", timeout=patience_ms(20))
         assert page.locator("#state").text_content().startswith("sr 48000")
         page.click("#listen")  # and it plays, through play() (the browser as sound card)
-        page.wait_for_function("() => window.player && window.player.stats().played > 1", timeout=20000)
+        page.wait_for_function("() => window.player && window.player.stats().played > 1", timeout=patience_ms(20))
         assert page.errors == []
     finally:
         p.stop()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from test_browser import browser, sync_api  # noqa: F401 - its browser fixture (and its skip without Chromium)
+from test_browser import new_context, patience_ms
 
 TOKEN = "S3cretTok"
 ORC = """instr 1
@@ -79,7 +80,7 @@ def other_site(port2) -> Iterator[OtherSite]:
 
 @pytest.fixture
 def context(browser):  # noqa: F811 - the fixture imported above
-    ctx = browser.new_context()
+    ctx = new_context(browser)
     yield ctx
     ctx.close()
 
@@ -170,7 +171,7 @@ def test_page_from_a_file_is_told_why_and_what_to_do(perform, port, port2, conte
     page.goto(f"{url}?port={port}")
     try:
         page.wait_for_function("() => window.errors && window.errors.some((m) => m.includes('Origin: null'))",
-                               timeout=15000)
+                               timeout=patience_ms(15))
     except sync_api.TimeoutError:
         raise AssertionError(f"no explanation among the errors {page.evaluate('() => window.errors')}") from None
     message = next(m for m in page.evaluate("() => window.errors") if "Origin: null" in m)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from conftest import patience
 from wsclient import offering, time_limit
 
 KSMPS = 32
@@ -43,10 +44,11 @@ endin"""
 
 
 def csws(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    """The `csws` console script next to this Python (python -m csws where there is none)."""
+    """The `csws` console script next to this Python (python -m csws where there is none);
+    timeout: seconds on an idle machine (patience)."""
     script = Path(sys.executable).with_name("csws")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "csws"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=patience(timeout))
 
 
 def start(perform, port: int):
@@ -114,7 +116,7 @@ def test_send_values(perform, port):
     async def echoed(name, pred):
         async with await offering(port, name) as cs:
             async with cs.subscribe(name) as sub:
-                async with time_limit(10):
+                async with time_limit(patience(10)):
                     async for frame in sub:
                         if pred(frame):
                             return frame
@@ -172,7 +174,7 @@ def test_send_wav_streams_in_real_time(perform, port, tmp_path):
                     *cmd, "send", f"ws://127.0.0.1:{port}", "ain", "--wav", str(tmp_path / "ramp.wav"))
                 loop = asyncio.get_running_loop()
                 heard, started, done = [], None, None
-                async with time_limit(20):
+                async with time_limit(patience(20)):
                     async for block in sub:
                         if block.any():
                             started = started or loop.time()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import patience
+
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "csound_headers.py"
 
 pytestmark = pytest.mark.skipif(not TOOL.is_file(), reason="no tools/ beside tests/ (installed copy)")
@@ -34,7 +36,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def headers_from_pypi(prefix: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", NO_PROCESSES, str(TOOL), str(prefix), "--version", "7.0.0",
-                           "--source", "pypi"], capture_output=True, text=True, timeout=120, env=env)
+                           "--source", "pypi"], capture_output=True, text=True, timeout=patience(120), env=env)
 
 
 def test_pypi_source_downloads_the_sdist_without_pip(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import REALTIME, csound_include, make_csd
+from conftest import REALTIME, csound_include, make_csd, patience
 from wsclient import connect_var, f64, frames
 
 ORIGINAL = "/usr/lib/x86_64-linux-gnu/csound/plugins64-6.0/libwebsocketIO.so"
@@ -164,7 +164,7 @@ def test_python_host_program(tmp_path, port, csound, ending):
                                 env=env)
         try:
             exercise_seed(port)
-            assert proc.wait(30) == 0, "the Python host should end with its score"
+            assert proc.wait(patience(30)) == 0, "the Python host should end with its score"
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -207,7 +207,7 @@ def test_counters_reach_a_hosts_console(tmp_path, port, csound):
                             stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         exercise_seed(port)
-        out = proc.communicate(timeout=60)[0].decode("utf-8", "replace")
+        out = proc.communicate(timeout=patience(60))[0].decode("utf-8", "replace")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -224,7 +224,7 @@ def test_plugin_of_the_other_major_is_refused_clearly(tmp_path, port, csound):
     csd.write_text(make_csd(seed_orc(port), "i1 0 0.1"))
     script = (f"from csws import plugin_path\nfrom csws.hosting.library import create\n"
               f"create().compile(['--opcode-lib=' + plugin_path({other}), {str(csd)!r}, '-n'])\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=patience(60))
     out = proc.stdout + proc.stderr
     assert f"csound-websocket's plugin for Csound {other}, and Csound {csound}." in out, out[-3000:]
     assert f'--opcode-lib="$(csws plugin-path --csound {csound})"' in out, out[-3000:]

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REALTIME, Performance, make_csd
+from conftest import REALTIME, Performance, make_csd, patience
 from wsclient import connect_var, f64, frames
 
 
 def get(port: int, path: str, timeout: float = 15.0, method: str = "GET",
         headers: dict | None = None) -> tuple[int, dict, bytes]:
     """(status, headers, body) of one request, retrying while the server comes up."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patience(timeout)
     while True:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=patience(5))
         try:
             conn.request(method, path, headers=headers or {})
             resp = conn.getresponse()
@@ -232,7 +232,7 @@ def test_big_files_do_not_starve_streams_or_memory(perform, port, tmp_path):
         counts, before, peak = asyncio.run(main())
         statuses = []
         for s in stalled:
-            s.settimeout(10)
+            s.settimeout(patience(10))
             statuses.append(s.recv(12))
     finally:
         for s in stalled:
@@ -241,7 +241,7 @@ def test_big_files_do_not_starve_streams_or_memory(perform, port, tmp_path):
     gaps = [(a, b) for a, b in zip(counts, counts[1:]) if b != a + 1]
     assert len(counts) > 1000 and not gaps, f"{len(counts)} frames, gaps {gaps[:5]}"
     assert statuses.count(b"HTTP/1.1 200") == 32 and statuses.count(b"HTTP/1.1 503") == 8, statuses
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + patience(10)
     while (answer := get(port, "/big.bin"))[0] == 503 and time.monotonic() < deadline:
         time.sleep(0.1)  # the stalled requests' places come free as the server sees them gone
     status, headers, body = answer

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import csws
-from conftest import free_port, make_csd
+from conftest import free_port, make_csd, patience
 
 # Every Python and Cython module (not the plugins, Csound's libraries, nor __main__, which runs the CLI)
 MODULES = sorted(m.name for m in pkgutil.walk_packages(csws.__path__, "csws.")
@@ -20,8 +20,8 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(csws.__path__, "csws.")
 @pytest.mark.parametrize("module", MODULES)
 def test_every_module_imports_first(module, tmp_path):
     """In a fresh interpreter, each module imports on its own (no import cycle, no order)."""
-    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60,
-                          cwd=tmp_path)  # the installed package, not a checkout in the current directory
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True,
+                          timeout=patience(60), cwd=tmp_path)  # the installed package, not a checkout here
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -34,7 +34,7 @@ def test_csws_run_loads_no_server_until_a_client_comes(csound, tmp_path):
     csd = tmp_path / "alone.csd"
     csd.write_text(make_csd(f"instr 1\n  klfo lfo 1, 2\n  kin websocket {port}, klfo\nendin\n", "i1 0 0.5"))
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "csws", "run", str(csd), "-n", "-d"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=patience(120), cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and f"csws: websocket server on ws://127.0.0.1:{port}/" in out, out[-3000:]
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", out, re.MULTILINE))

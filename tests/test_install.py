@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REALTIME, Performance, make_csd
+from conftest import REALTIME, Performance, make_csd, patience
 from test_hosts import exercise_seed, seed_orc
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -34,7 +34,8 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 def run_csws(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "csws", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "csws", *args], capture_output=True, text=True,
+                          timeout=patience(120))
 
 
 def our_files(home: Path) -> list[Path]:
@@ -172,7 +173,8 @@ def test_stock_csound_gets_the_opcode_after_install_and_not_after_uninstall(home
     assert run_csws("uninstall").returncode == 0
     assert our_files(home) == [], "uninstall removes the copy and its .site file too"
     csd.write_text(make_csd(seed_orc(port), "i1 0 0.2", options="-n -d"))
-    out = subprocess.run([shutil.which("csound"), str(csd)], capture_output=True, text=True, timeout=60, env=env)
+    out = subprocess.run([shutil.which("csound"), str(csd)], capture_output=True, text=True, timeout=patience(60),
+                         env=env)
     assert "csws: websocket server" not in out.stdout + out.stderr, "uninstalled: Csound no longer loads ours"
 
 
@@ -196,7 +198,7 @@ def test_readme_python_program_after_install(home, tmp_path, port, csound):
                                 env=env)
         try:
             exercise_seed(port)
-            assert proc.wait(30) == 0, log.read_text(errors="replace")[-3000:]
+            assert proc.wait(patience(30)) == 0, log.read_text(errors="replace")[-3000:]
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import make_csd
+from conftest import make_csd, patience
 from wsclient import connect_var, f64, frames, time_limit
 
 COUNTER = """
@@ -48,7 +48,7 @@ def port_is_free(port: int) -> bool:
 
 async def refused(port: int, timeout: float = 10.0) -> None:
     """Wait until connecting to the port is refused: nothing listens any more."""
-    async with time_limit(timeout):
+    async with time_limit(patience(timeout)):
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -60,7 +60,7 @@ async def refused(port: int, timeout: float = 10.0) -> None:
 
 async def until_closed(ws, timeout: float = 15.0) -> int:
     """Read until the server closes; its close code."""
-    async with time_limit(timeout):
+    async with time_limit(patience(timeout)):
         try:
             async for _ in ws:
                 pass
@@ -231,7 +231,7 @@ def test_consecutive_realtime_runs_exit_by_themselves(perform, port, host):
 # ---------------------------------------------------------------- in one process (ctypes host)
 
 CHILD_PRELUDE = """
-import asyncio, json, os, sys, threading
+import asyncio, json, os, sys, threading, time
 from pathlib import Path
 from csws import plugin_path
 from csws.hosting.library import create
@@ -253,14 +253,15 @@ def port_is_free(port):
 
 async def client(port, name):
     from websockets.asyncio.client import connect
-    for _ in range(500):
+    give_up = time.monotonic() + PATIENCE
+    while True:
         try:
             ws = await connect(f"ws://127.0.0.1:{port}/", subprotocols=[name], compression=None)
             break
         except OSError:
+            if time.monotonic() > give_up:
+                return 0
             await asyncio.sleep(0.01)
-    else:
-        return 0
     n = 0
     try:
         async for _ in ws:
@@ -272,6 +273,7 @@ async def client(port, name):
 PORT = int(sys.argv[2])
 CSD = sys.argv[1]
 WEBSOCKET = sys.argv[3] == "websocket"  # else a control run: the same piece without the opcode
+PATIENCE = float(sys.argv[4])  # seconds a client keeps trying to connect: the test's patience(5)
 OFFLINE = ["-n", "-d", "-m0"]
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d", "-m0"]
 """
@@ -319,8 +321,9 @@ def run_child(tmp_path, port: int, body: str, score: str, websocket: bool = True
     csd.write_text(make_csd(orc, score))
     script = tmp_path / "child.py"
     script.write_text(CHILD_PRELUDE + body)
-    proc = subprocess.run([sys.executable, str(script), str(csd), str(port), "websocket" if websocket else "control"],
-                          capture_output=True, text=True, errors="replace", timeout=300, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, str(script), str(csd), str(port), "websocket" if websocket else "control",
+                           str(patience(5))],
+                          capture_output=True, text=True, errors="replace", timeout=patience(300), cwd=tmp_path)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return json.loads(lines[-1][len("RESULT "):])
@@ -390,7 +393,7 @@ def test_a_port_nobody_joins_loads_no_server(tmp_path, port):
     script = tmp_path / "child.py"
     script.write_text(DORMANT)
     proc = subprocess.run([sys.executable, str(script), str(csd), str(port)], capture_output=True,
-                          text=True, errors="replace", timeout=60, cwd=tmp_path)
+                          text=True, errors="replace", timeout=patience(60), cwd=tmp_path)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     assert lines[-1] == "RESULT {'during': [], 'after': [], 'threads': 1, 'listening': False}", lines[-1]

@@ -15,6 +15,7 @@ import urllib.request
 import numpy as np
 
 from orchestra import COUNTER, FILL_AUDIO
+from conftest import patience
 from wsclient import connect_var, f64, frames, offering, take, time_limit
 
 GLOBAL_KSMPS = 64
@@ -30,7 +31,7 @@ def offer(port: int, *names: str) -> dict[str, dict]:
     async def wait():
         await (await offering(port, *names)).close()
     run(wait())
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=patience(5)) as r:
         info = json.load(r)
     assert info["ksmps"] == GLOBAL_KSMPS, "the top-level ksmps is the orchestra's"
     return {v["name"]: v for v in info["variables"]}
@@ -107,7 +108,7 @@ endin"""
             await tx.send(b.tobytes())
             await asyncio.sleep(local / 48000)
         seen = []
-        async with time_limit(20):
+        async with time_limit(patience(20)):
             while len(seen) < CYCLES:
                 m = f64(await rx.recv())
                 assert m.shape == (local,)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MAJORS, SOURCE, csound_include, free_port, make_csd
+from conftest import MAJORS, SOURCE, csound_include, free_port, make_csd, patience
 from wsclient import connect_var, time_limit
 
 ORC = """
@@ -105,7 +105,7 @@ def test_arrays_and_types_under_valgrind(perform, csound, tmp_path):
     try:
         got = asyncio.run(_clients(port, 6.0))
         proc.send_signal(signal.SIGINT)  # the end of the run, with clients connected
-        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+        out = proc.communicate(timeout=patience(120))[0].decode("utf-8", "replace")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -193,7 +193,7 @@ def run_asan(asan_plugins, major: int, csd: Path, client) -> tuple[str, int, obj
             result = asyncio.run(client)
         except Exception:  # noqa: BLE001 - Csound stopped under us: its output says why
             pass
-        out = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+        out = proc.communicate(timeout=patience(120))[0].decode("utf-8", "replace")
     finally:
         if proc.poll() is None:
             proc.kill()

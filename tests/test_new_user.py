@@ -21,14 +21,15 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import REALTIME, free_port, make_csd
+from conftest import REALTIME, free_port, make_csd, patience
 from test_hosts import seed_orc
 from test_http import get
 from wsclient import connect_var, frames
 
 
 def csws(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "csws", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "csws", *args], capture_output=True, text=True,
+                          timeout=patience(timeout))
 
 
 @pytest.mark.parametrize("error", ["a variable twice", "port in use"])
@@ -48,7 +49,8 @@ def test_run_exits_with_csounds_status_after_an_init_error(tmp_path, port, csoun
         assert ran.returncode == 1, "csws run exits 1 after an init error"
         if csound == 6:
             stock = subprocess.run([shutil.which("csound"), "--opcode-lib=" + csws("plugin-path", "--csound", "6")
-                                    .stdout.strip(), str(csd), "-n", "-d"], capture_output=True, timeout=60)
+                                    .stdout.strip(), str(csd), "-n", "-d"], capture_output=True,
+                                   timeout=patience(60))
             assert ran.returncode == stock.returncode, "the same status as the csound command"
 
 
@@ -57,7 +59,7 @@ def test_demo_says_the_sound_card_failed_and_how_to_choose_one(csound):
     proc = subprocess.Popen([sys.executable, "-m", "csws", "demo", "--audio", "--port", str(number)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        out, _ = proc.communicate(timeout=20)
+        out, _ = proc.communicate(timeout=patience(20))
     except subprocess.TimeoutExpired:
         proc.terminate()
         proc.communicate()
@@ -85,7 +87,7 @@ def test_a_message_to_a_variable_csound_sends_closes_the_client(perform, port):
         await ws.send(np.array([0.5]).tobytes())
         with pytest.raises(ConnectionClosed):
             while True:
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), patience(5))
         return ws.close_code, ws.close_reason
 
     code, reason = asyncio.run(main())
@@ -106,7 +108,7 @@ def test_a_client_expecting_the_other_way_is_closed_at_once(perform, port, name,
         ws = await connect_var(port, name, query=f"direction={expected}")
         with pytest.raises(ConnectionClosed):
             while True:  # klfo's latest value may come before the close
-                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), patience(5))
         # Without direction= a client is taken as it comes: a sender of kslider stays on.
         sender = await connect_var(port, "kslider")
         await sender.send(np.array([0.25]).tobytes())
@@ -197,7 +199,7 @@ def test_one_vocabulary_and_underruns_only_for_audio(tmp_path, port, csound):
     code = ("import csws\nfrom csws import plugin_path\nfrom csws.hosting import library\n"
             f"cs = library.create()\ncs.compile(['--opcode-lib=' + plugin_path(), {str(csd)!r}])\ncs.perform()\n"
             "print('STATS', sorted((k[1], v['direction']) for k, v in csws.stats().items()))\ncs.destroy()\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=patience(60),
                           env={**os.environ, "CSWS_CSOUND": str(csound)})
     out = proc.stdout + proc.stderr
     assert "STATS [('ain', 'from_web'), ('kin', 'from_web'), ('klfo', 'to_web')]" in out, out[-3000:]

@@ -14,7 +14,7 @@ import urllib.request
 
 import numpy as np
 
-from conftest import free_ports
+from conftest import free_ports, patience
 from wsclient import connect_var, f64, frames, recv_until, time_limit
 
 ORC_OPTS = ["-odac", "-+rtaudio=null", "-b64", "-B256", "-d"]
@@ -85,7 +85,7 @@ endin"""
         keep = await connect_var(port, "kkeep")
         ws = await connect_var(port, "kout")
         seen = []
-        async with time_limit(10):
+        async with time_limit(patience(10)):
             while 4.0 not in seen:
                 v = f64(await ws.recv())[0]
                 if not seen or seen[-1] != v:
@@ -143,7 +143,7 @@ def frozen_client(port: int, name: str) -> socket.socket:
     """Opens the websocket on `name`, then never reads (a frozen browser tab)."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + patience(10)
     while True:
         try:
             s.connect(("127.0.0.1", port))
@@ -231,7 +231,7 @@ def test_six_frozen_ports_end_within_a_second(perform):
 # ---------------------------------------------------------------- 4. arrays that change size
 
 def describe(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=5) as r:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=patience(5)) as r:
         return {v["name"]: v for v in json.load(r)["variables"]}
 
 

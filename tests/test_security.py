@@ -19,9 +19,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import REALTIME, Performance, make_csd
+from conftest import REALTIME, Performance, make_csd, patience
 from csws.protocol import policy
-from wsclient import connect_var, frames
+from wsclient import connect_var, frames, time_limit
 
 ORC = "instr 1\n  kcount init 0\n  kcount += 1\n  kecho websocket {port}, kcount\nendin"
 
@@ -43,7 +43,7 @@ async def refused(port: int, **kw) -> InvalidStatus:
 
 
 def http_get(port: int, path: str, headers: dict | None = None) -> http.client.HTTPResponse:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=patience(10))
     conn.request("GET", path, headers=headers or {})
     resp = conn.getresponse()
     resp.body = resp.read()
@@ -184,12 +184,7 @@ def test_token_required_once_set(perform, port):
     started(perform, port, env={"CSWS_TOKEN": "s3cret"})
 
     async def main():
-        for attempt in range(200):  # wait for the server (a refusal means it is up)
-            try:
-                e = await refused(port)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
+        e = await first_refusal(port)
         assert e.response.status_code == 401
         assert (await refused(port, query="?token=wrong")).response.status_code == 401
         ws = await connect(f"ws://127.0.0.1:{port}/?token=s3cret", subprotocols=["kcount"])
@@ -237,7 +232,7 @@ def test_handshake_timeout(perform, port):
         await connect_var(port, "kcount")
 
     run(main())
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=patience(10)) as s:
         s.sendall(b"GET / HTTP/1.1\r\n")  # ... and nothing more
         try:
             assert s.recv(4096) == b""  # the server hung up (well before our 10 s)
@@ -280,7 +275,7 @@ def test_host_double_colon_is_every_interface(perform, port):
     """CSWS_HOST=:: reaches IPv4 clients as well as IPv6 ones, as users of :: expect."""
     started(perform, port, env={"CSWS_HOST": "::", "CSWS_TOKEN": "t"}, score="i1 0 3")
     for address in ("127.0.0.1", "::1"):
-        with socket.create_connection((address, port), timeout=5):
+        with socket.create_connection((address, port), timeout=patience(5)):
             pass
 
 
@@ -291,12 +286,12 @@ TOKEN = "S3cretTok"
 
 async def first_refusal(port: int, **kw) -> InvalidStatus:
     """The refusal of a first websocket, retrying while the server comes up."""
-    for _ in range(200):
-        try:
-            return await refused(port, **kw)
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"port {port} never answered")
+    async with time_limit(patience(10)):
+        while True:
+            try:
+                return await refused(port, **kw)
+            except OSError:
+                await asyncio.sleep(0.05)
 
 
 def test_token_never_leaves_in_an_answer(perform, port, tmp_path):
@@ -348,7 +343,7 @@ def handshake(path: str, host: str, extra: bytes = b"") -> bytes:
 
 def raw_request(port: int, request: bytes) -> bytes:
     """The status line of the answer to a request sent byte for byte."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=patience(10)) as s:
         s.sendall(request)
         answer = b""
         while b"\r\n" not in answer:
@@ -390,7 +385,7 @@ def test_bad_requests_get_4xx_and_one_line(perform, port, tmp_path):
 def fd_count(pid: int, settle: float = 0.3) -> int:
     """How many descriptors a process has open, once that stopped changing for `settle` s."""
     count = len(os.listdir(f"/proc/{pid}/fd"))
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + patience(10)
     while time.monotonic() < deadline:
         time.sleep(settle)
         now = len(os.listdir(f"/proc/{pid}/fd"))
@@ -415,12 +410,12 @@ def test_out_of_file_descriptors(perform, port, tmp_path):
         free = 6
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (fd_count(pid) + free, hard))
         for _ in range(free - 1):  # connections that never send a request hold a descriptor each
-            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=patience(10)))
         assert fd_count(pid) == resource.prlimit(pid, resource.RLIMIT_NOFILE)[0] - 1
         # The last descriptor goes to this connection; opening the file finds none left.
         assert b" 503 " in raw_request(port, b"GET /page.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         for _ in range(20):  # ... and these cannot even be accepted
-            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=patience(10)))
         time.sleep(2.5)
     finally:
         for s in idle:

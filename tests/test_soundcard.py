@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_browser import ARGS, CHROMIUM, open_page, sync_api
+from test_browser import ARGS, CHROMIUM, open_page, patience_ms, sync_api
 
-from conftest import REALTIME, Performance, make_csd
+from conftest import REALTIME, Performance, make_csd, patience
 
 MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
          "--autoplay-policy=no-user-gesture-required"]
@@ -101,7 +101,7 @@ window.ready = true;
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + MEDIA)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS + MEDIA, timeout=patience_ms(30))
         yield b
         b.close()
 
@@ -166,7 +166,7 @@ def test_capture_fake_microphone_reaches_csound(perform, port, tmp_path, page):
     page.wait_for_function("() => window.ready")
     page.evaluate("() => window.mic()")
     # Csound measures a level and sends it back.
-    page.wait_for_function("() => window.level > 0.01", timeout=20000)
+    page.wait_for_function("() => window.level > 0.01", timeout=patience_ms(20))
     m = p.wait_for(r"level (0\.0[1-9]\d*|0\.[1-9]\d*|1\.\d+)")
     assert float(m.group(1)) > 0.01
     stats = page.evaluate("() => window.capture.stats()")
@@ -192,13 +192,13 @@ def test_tls_self_signed_page_plays_and_captures(request, port, tmp_path, page):
     assert "wss://" in p.output
     # Plain http on the TLS port: a clear answer naming the https address.
     with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=patience(5))
     assert e.value.code == 400 and f"https://127.0.0.1:{port}/" in e.value.read().decode()
     page.goto(f"https://127.0.0.1:{port}/")
     page.wait_for_function("() => window.ready")
     page.evaluate("() => window.mic()")
     try:
-        page.wait_for_function("() => window.level > 0.01", timeout=20000)
+        page.wait_for_function("() => window.level > 0.01", timeout=patience_ms(20))
     except sync_api.TimeoutError:
         raise AssertionError(f"{page.evaluate('() => [window.errors, window.capture.stats()]')}\n{p.output[-2000:]}")
     result = page.evaluate("() => window.record(44100, 4)")
@@ -217,11 +217,12 @@ def test_demo_listen_and_microphone(page, tmp_path, port):
         p.wait_for("websocket server on")
         page.goto(f"http://127.0.0.1:{port}/")
         page.click("#listen")
-        page.wait_for_function("() => window.demo.player && window.demo.player.stats().played > 2", timeout=20000)
+        page.wait_for_function("() => window.demo.player && window.demo.player.stats().played > 2",
+                               timeout=patience_ms(20))
         assert page.locator("#listen").text_content() == "Stop listening"
         assert re.search(r"playing: \d+ ms behind", page.locator("#audio-state").text_content())
         page.click("#mic")
-        page.wait_for_function("() => window.demo.levels[2] > 0.001", timeout=20000)
+        page.wait_for_function("() => window.demo.levels[2] > 0.001", timeout=patience_ms(20))
         assert float(page.locator("#level2").text_content().split()[0]) > -60
         assert page.evaluate("() => window.demo.errors") == [] and page.errors == []
     finally:

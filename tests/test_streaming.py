@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import make_csd
+from conftest import make_csd, patience
 from wsclient import connect_var, f64, frames, recv_until, time_limit
 
 KSMPS = 32
@@ -58,7 +58,7 @@ async def drain(ws) -> list:
     """Every message until the server closes the connection (the instrument ended)."""
     out = []
     try:
-        async with time_limit(30):
+        async with time_limit(patience(30)):
             while True:
                 out.append(await ws.recv())
     except ConnectionClosed:
@@ -87,7 +87,7 @@ def in_python_host(csd: str, client: str, result: str) -> tuple[str, str]:
     Returns (what `result` printed, the program's whole output)."""
     script = (HOST_PRELUDE.format(csd=csd) + textwrap.dedent(client)
               + f"value = asyncio.run(main())\nt.join()\nprint('RESULT', {result}, flush=True)\ncs.destroy()\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=patience(60),
                          cwd=str(__import__("tempfile").mkdtemp()))
     text = out.stdout + out.stderr
     m = re.search(r"RESULT (.*)", text)
@@ -132,12 +132,13 @@ endin"""
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
         slow = None
         fast = await connect_var(port, "aArr")
-        for _ in range(100):
-            try:
-                sock.connect(("127.0.0.1", port))
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
+        async with time_limit(patience(5)):
+            while True:
+                try:
+                    sock.connect(("127.0.0.1", port))
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
         from websockets.asyncio.client import connect
 
         slow = await connect(f"ws://127.0.0.1:{port}/", sock=sock, subprotocols=["aArr"],
@@ -224,7 +225,7 @@ def test_control_from_web_is_latest_wins(perform, port):
         for i in range(1, n + 1):
             await tx.send(np.array([float(i)]).tobytes())
         seen = []
-        async with time_limit(10):
+        async with time_limit(patience(10)):
             while not seen or seen[-1] != n:
                 seen.append(f64(await rx.recv())[0])
         return [v for v in seen if v]
@@ -298,7 +299,7 @@ def test_audio_from_web_overrun_drops_oldest(perform, port):
         for b in blocks:
             await tx.send(b)
         played = []
-        async with time_limit(10):
+        async with time_limit(patience(10)):
             while not played or played[-1] != blocks[-1]:
                 m = await rx.recv()
                 if f64(m).any():
@@ -336,20 +337,11 @@ endin"""
     perform(orc, "i1 0 20")
 
     async def main():
-        q = "/?dtype=float32"
+        q = "dtype=float32"
         tx = await connect_var(port, "kin")
-        from websockets.asyncio.client import connect
-
-        async def conn(name, query):
-            for _ in range(100):
-                try:
-                    return await connect(f"ws://127.0.0.1:{port}{query}", subprotocols=[name], compression=None)
-                except OSError:
-                    await asyncio.sleep(0.05)
-
-        rx = await conn("kback", q)
-        ra = await conn("asig", q)
-        ri = await conn("ival", q)
+        rx = await connect_var(port, "kback", query=q)
+        ra = await connect_var(port, "asig", query=q)
+        ri = await connect_var(port, "ival", query=q)
         ival = (await frames(ri, 1))[0]
         audio = await frames(ra, 50)
         await tx.send(np.array([0.1], dtype=np.float32).tobytes())  # float32 in: by its size
@@ -365,17 +357,6 @@ endin"""
     assert len(kback) == 4 and np.frombuffer(kback, np.float32)[0] == np.float32(0.1)
 
 
-async def _connect_query(port: int, name: str, query: str):
-    from websockets.asyncio.client import connect
-
-    for _ in range(200):
-        try:
-            return await connect(f"ws://127.0.0.1:{port}/{query}", subprotocols=[name], compression=None)
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise AssertionError("server did not come up")
-
-
 def test_frames_per_message(perform, port):
     """frames=M: M consecutive k-cycles a message, per client, alongside a plain client."""
     orc = RAMP + f"""instr 1
@@ -389,10 +370,10 @@ endin"""
     perform(orc, "i1 0 20")
 
     async def main():
-        plain = await _connect_query(port, "asig", "")
-        four = await _connect_query(port, "asig", "?frames=4")
-        f32 = await _connect_query(port, "aArr", "?frames=3&dtype=float32")
-        bad = await _connect_query(port, "asig", "?frames=0")
+        plain = await connect_var(port, "asig")
+        four = await connect_var(port, "asig", query="frames=4")
+        f32 = await connect_var(port, "aArr", query="frames=3&dtype=float32")
+        bad = await connect_var(port, "asig", query="frames=0")
         a, b, c = await asyncio.gather(frames(plain, 40), frames(four, 10), frames(f32, 10))
         with pytest.raises(ConnectionClosed) as closed:
             await bad.recv()
@@ -449,11 +430,15 @@ def test_float32_and_json_clients_never_stall_the_others(perform, port):
     csd = make_csd(orc, "i1 0 3\ne 3.5", options="-odac -+rtaudio=null -b32 -B64 -d")
     result, _ = in_python_host(csd, f"""
         async def main():
-            for _ in range(200):  # until the port listens
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + {patience(4)}
+            while True:  # until the port listens
                 try:
                     steady = await connect("ws://127.0.0.1:{port}/", subprotocols=["kcount"], compression=None)
                     break
                 except OSError:
+                    if loop.time() > give_up:
+                        raise
                     await asyncio.sleep(0.02)
             got = [struct.unpack("d", await steady.recv())[0] for _ in range(100)]
             narrow = await connect("ws://127.0.0.1:{port}/?dtype=float32", subprotocols=["kcount"],
