@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import os
 import re
-import ssl
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from csws.protocol import policy
 from csws.protocol.settings import Settings
-from csws.bridge.iothread import STOP_TIMEOUT, IOThread
+from csws.bridge.iothread import IOThread
 from csws.bridge.port import Port, Variable
 from csws.protocol.variables import Direction, VarSpec
 

@@ -17,9 +17,8 @@ def html_of_csd(data: bytes) -> bytes | None:
     m = _HTML_ELEMENT.search(data)
     if m is None:
         return None
-    page = m.group(0)
-    # Without a doctype the page would render in quirks mode.
-    return page if page.lstrip()[:9].lower() == b"<!doctype" else b"<!DOCTYPE html>\n" + page
+    # Without a doctype the page would render in quirks mode (the element never carries one).
+    return b"<!DOCTYPE html>\n" + m.group(0)
 
 
 def csd_with_html(args: list[str]) -> str | None:
