@@ -45,25 +45,20 @@ static inline void csws_interleave(double *dst, const double *src, size_t nelems
             dst[s * nelems + e] = src[e * stride + s];
 }
 
-/* Interleaved -> planar. */
-static inline void csws_deinterleave(double *dst, const double *src, size_t nelems,
-                                     size_t ksmps, size_t stride)
-{
-    size_t e, s;
-    for (s = 0; s < ksmps; s++)
-        for (e = 0; e < nelems; e++)
-            dst[e * stride + s] = src[s * nelems + e];
-}
-
-/* The same for float32 frames (clients that asked for ?dtype=float32). */
-static inline void csws_deinterleave32(float *dst, const float *src, size_t nelems,
-                                       size_t ksmps, size_t stride)
-{
-    size_t e, s;
-    for (s = 0; s < ksmps; s++)
-        for (e = 0; e < nelems; e++)
-            dst[e * stride + s] = src[s * nelems + e];
-}
+/* Interleaved -> planar: csws_deinterleave for float64 frames, and
+   csws_deinterleave32 for float32 ones (clients that asked for ?dtype=float32). */
+#define CSWS_DEINTERLEAVE(name, T)                                              \
+    static inline void name(T *dst, const T *src, size_t nelems, size_t ksmps,  \
+                            size_t stride)                                      \
+    {                                                                           \
+        size_t e, s;                                                            \
+        for (s = 0; s < ksmps; s++)                                             \
+            for (e = 0; e < nelems; e++)                                        \
+                dst[e * stride + s] = src[s * nelems + e];                      \
+    }
+CSWS_DEINTERLEAVE(csws_deinterleave, double)
+CSWS_DEINTERLEAVE(csws_deinterleave32, float)
+#undef CSWS_DEINTERLEAVE
 
 /* A planar a[] of nelems added into an interleaved frame of `width` >= nelems
    elements per sample: an array that shrank since the frame was begun adds
