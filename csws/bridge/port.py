@@ -15,10 +15,10 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csws._shared import Share, Wake
 from csws._ring import Ring
-from csws.protocol.settings import Settings
+from csws._shared import Share, Wake
 from csws.protocol.policy import is_loopback
+from csws.protocol.settings import Settings
 from csws.protocol.variables import Direction, Kind, VarSpec
 
 if TYPE_CHECKING:

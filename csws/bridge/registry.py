@@ -21,10 +21,10 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass
 
-from csws.protocol import policy
-from csws.protocol.settings import Settings
 from csws.bridge.iothread import IOThread
 from csws.bridge.port import Port, Variable
+from csws.protocol import policy
+from csws.protocol.settings import Settings
 from csws.protocol.variables import Direction, VarSpec
 
 LINGER = 0.1  # seconds an ended note's variables keep their clients, for the next note

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import csws
 from csws import __version__, plugin_majors
-from csws.hosting import library as cs_lib
 from csws.cli.install import SITE_SUFFIX, site_file
+from csws.hosting import library as cs_lib
 
 TRIAL_TIMEOUT = 60.0
 
