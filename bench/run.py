@@ -45,11 +45,6 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import connect
 
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as time_limit
-else:  # Python 3.10: the library asyncio.timeout came from
-    from async_timeout import timeout as time_limit
-
 SR, KSMPS = 48000, 32
 KR = SR / KSMPS
 REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64", "-d"]
@@ -328,7 +323,7 @@ async def _collect_client(port: int, name: str, seconds: float, out: list) -> No
             await asyncio.sleep(0.05)
     async with cs, cs.subscribe(name) as sub:
         try:
-            async with time_limit(seconds):
+            async with asyncio.timeout(seconds):
                 async for frame in sub:
                     out.append((time.monotonic(), float(frame[0, 0])))
         except (TimeoutError, CswsError):  # the window ended, or the performance
@@ -458,7 +453,7 @@ async def _knock(port: int, seconds: float) -> int:
     while time.monotonic() < deadline:
         try:
             ws = await connect_var(port, "kv", timeout=1.0)
-            async with time_limit(1.0):
+            async with asyncio.timeout(1.0):
                 await ws.recv()
             await ws.close()
             joined += 1

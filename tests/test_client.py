@@ -14,7 +14,7 @@ import pytest
 from csws.client import Closed, CswsError, Refused, Unreachable, connect, connect_sync
 from orchestra import COUNTER, FILL_AUDIO, KARRAY_2X3, KSMPS
 from conftest import patience
-from wsclient import offering, take, time_limit, until
+from wsclient import offering, take, until
 
 CYCLES = 60
 
@@ -246,14 +246,14 @@ def test_refusals_and_closes(perform, port, port2):
             sub = ts.subscribe("kcount")
             first = await take(sub, 3)
             with pytest.raises(Closed) as ended:  # the note ends after 5 s
-                async with time_limit(patience(10)):
+                async with asyncio.timeout(patience(10)):
                     async for _ in sub:
                         pass
         sub = cs.subscribe("kcount")
         await take(sub, 3)
         p.stop()  # the piece goes away mid-stream
         with pytest.raises(Closed) as gone:
-            async with time_limit(patience(10)):
+            async with asyncio.timeout(patience(10)):
                 async for _ in sub:
                     pass
         with pytest.raises(Unreachable) as nobody:
@@ -285,7 +285,7 @@ def test_reconnect_resumes(perform, port):
     async def main():
         async with await offering(port, "kval", reconnect=True) as cs:
             seen = []
-            async with time_limit(patience(20)):
+            async with asyncio.timeout(patience(20)):
                 async for v in cs.subscribe("kval"):
                     seen.append(v)
                     if v > 100000 + 10:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import patience
-from wsclient import offering, time_limit
+from wsclient import offering
 
 KSMPS = 32
 
@@ -116,7 +116,7 @@ def test_send_values(perform, port):
     async def echoed(name, pred):
         async with await offering(port, name) as cs:
             async with cs.subscribe(name) as sub:
-                async with time_limit(patience(10)):
+                async with asyncio.timeout(patience(10)):
                     async for frame in sub:
                         if pred(frame):
                             return frame
@@ -174,7 +174,7 @@ def test_send_wav_streams_in_real_time(perform, port, tmp_path):
                     *cmd, "send", f"ws://127.0.0.1:{port}", "ain", "--wav", str(tmp_path / "ramp.wav"))
                 loop = asyncio.get_running_loop()
                 heard, started, done = [], None, None
-                async with time_limit(patience(20)):
+                async with asyncio.timeout(patience(20)):
                     async for block in sub:
                         if block.any():
                             started = started or loop.time()

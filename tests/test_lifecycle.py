@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import make_csd, patience
-from wsclient import connect_var, f64, frames, time_limit
+from wsclient import connect_var, f64, frames
 
 COUNTER = """
   kcount init 0
@@ -48,7 +48,7 @@ def port_is_free(port: int) -> bool:
 
 async def refused(port: int, timeout: float = 10.0) -> None:
     """Wait until connecting to the port is refused: nothing listens any more."""
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         while True:
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -60,7 +60,7 @@ async def refused(port: int, timeout: float = 10.0) -> None:
 
 async def until_closed(ws, timeout: float = 15.0) -> int:
     """Read until the server closes; its close code."""
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         try:
             async for _ in ws:
                 pass

@@ -16,7 +16,7 @@ import numpy as np
 
 from orchestra import COUNTER, FILL_AUDIO
 from conftest import patience
-from wsclient import connect_var, f64, frames, offering, take, time_limit
+from wsclient import connect_var, f64, frames, offering, take
 
 GLOBAL_KSMPS = 64
 CYCLES = 120
@@ -108,7 +108,7 @@ endin"""
             await tx.send(b.tobytes())
             await asyncio.sleep(local / 48000)
         seen = []
-        async with time_limit(patience(20)):
+        async with asyncio.timeout(patience(20)):
             while len(seen) < CYCLES:
                 m = f64(await rx.recv())
                 assert m.shape == (local,)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import MAJORS, SOURCE, csound_include, free_port, make_csd, patience
-from wsclient import connect_var, time_limit
+from wsclient import connect_var
 
 ORC = """
 instr 1
@@ -75,7 +75,7 @@ async def _clients(port: int, seconds: float) -> int:
                     pass
         for ws in conns[:len(names_in)]:
             try:
-                async with time_limit(0.05):
+                async with asyncio.timeout(0.05):
                     while True:
                         await ws.recv()
                         got += 1

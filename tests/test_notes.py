@@ -14,7 +14,7 @@ import urllib.request
 import numpy as np
 
 from conftest import free_ports, patience
-from wsclient import connect_var, f64, frames, recv_until, time_limit
+from wsclient import connect_var, f64, frames, recv_until
 
 ORC_OPTS = ["-odac", "-+rtaudio=null", "-b64", "-B256", "-d"]
 
@@ -84,7 +84,7 @@ endin"""
         keep = await connect_var(port, "kkeep")
         ws = await connect_var(port, "kout")
         seen = []
-        async with time_limit(patience(10)):
+        async with asyncio.timeout(patience(10)):
             while 4.0 not in seen:
                 v = f64(await ws.recv())[0]
                 if not seen or seen[-1] != v:

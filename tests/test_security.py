@@ -21,7 +21,7 @@ from websockets.exceptions import InvalidStatus
 
 from conftest import REALTIME, Performance, make_csd, patience
 from csws.protocol import policy
-from wsclient import connect_var, frames, time_limit
+from wsclient import connect_var, frames
 
 ORC = "instr 1\n  kcount init 0\n  kcount += 1\n  kecho websocket {port}, kcount\nendin"
 
@@ -286,7 +286,7 @@ TOKEN = "S3cretTok"
 
 async def first_refusal(port: int, **kw) -> InvalidStatus:
     """The refusal of a first websocket, retrying while the server comes up."""
-    async with time_limit(patience(10)):
+    async with asyncio.timeout(patience(10)):
         while True:
             try:
                 return await refused(port, **kw)

@@ -19,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from conftest import make_csd, patience
-from wsclient import connect_var, f64, frames, recv_until, time_limit
+from wsclient import connect_var, f64, frames, recv_until
 
 KSMPS = 32
 COUNTER = "  kcount init 0\n  kcount += 1\n"
@@ -58,7 +58,7 @@ async def drain(ws) -> list:
     """Every message until the server closes the connection (the instrument ended)."""
     out = []
     try:
-        async with time_limit(patience(30)):
+        async with asyncio.timeout(patience(30)):
             while True:
                 out.append(await ws.recv())
     except ConnectionClosed:
@@ -132,7 +132,7 @@ endin"""
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
         slow = None
         fast = await connect_var(port, "aArr")
-        async with time_limit(patience(5)):
+        async with asyncio.timeout(patience(5)):
             while True:
                 try:
                     sock.connect(("127.0.0.1", port))
@@ -225,7 +225,7 @@ def test_control_from_web_is_latest_wins(perform, port):
         for i in range(1, n + 1):
             await tx.send(np.array([float(i)]).tobytes())
         seen = []
-        async with time_limit(patience(10)):
+        async with asyncio.timeout(patience(10)):
             while not seen or seen[-1] != n:
                 seen.append(f64(await rx.recv())[0])
         return [v for v in seen if v]
@@ -299,7 +299,7 @@ def test_audio_from_web_overrun_drops_oldest(perform, port):
         for b in blocks:
             await tx.send(b)
         played = []
-        async with time_limit(patience(10)):
+        async with asyncio.timeout(patience(10)):
             while not played or played[-1] != blocks[-1]:
                 m = await rx.recv()
                 if f64(m).any():

@@ -18,7 +18,7 @@ import pytest
 
 from orchestra import COUNTER, FILL_AUDIO, KARRAY_2X3, KSMPS
 from conftest import patience
-from wsclient import offering, take, time_limit, until
+from wsclient import offering, take, until
 
 CYCLES = 120  # consecutive k-cycles checked per type
 
@@ -153,7 +153,7 @@ def test_a_from_web_is_a_fifo(perform, port):
                 for b in blocks:
                     await cs.send("ain", b)
                 seen = []
-                async with time_limit(patience(10)):
+                async with asyncio.timeout(patience(10)):
                     async for g in rx:
                         if g.any():  # silence while the FIFO is empty
                             seen.append(g)

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 
 pytestmark = pytest.mark.skipif(not WORKFLOWS.is_dir(), reason="no .github/workflows beside tests/ (installed copy)")
 
-PYTHONS = ["cp310-*", "cp311-*", "cp312-*", "cp313-*", "cp314-*"]
+PYTHONS = ["cp311-*", "cp312-*", "cp313-*", "cp314-*"]
 # How GitHub runs a step's script: a run step without `shell` on Linux and macOS (these
 # workflows' run steps all are), and `shell: bash`.
 DEFAULT_SHELL = "bash -e {0}"
@@ -40,10 +41,6 @@ def load(name: str) -> dict[str, Any]:
 
 
 def cibuildwheel_config() -> dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        tomllib = pytest.importorskip("tomli")
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
 
 

@@ -9,7 +9,6 @@ with conftest.patience.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -19,11 +18,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from conftest import patience
 from csws import client as csws_client
 from csws.client import Client
-
-if sys.version_info >= (3, 11):
-    from asyncio import timeout as time_limit
-else:  # Python 3.10: the library asyncio.timeout came from
-    from async_timeout import timeout as time_limit
 
 
 async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = "", url: str = "",
@@ -44,7 +38,7 @@ async def connect_var(port: int, name: str, timeout: float = 10.0, query: str = 
 async def frames(ws: ClientConnection, n: int, timeout: float = 10.0) -> list:
     """The next n messages."""
     out = []
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         while len(out) < n:
             out.append(await ws.recv())
     return out
@@ -57,7 +51,7 @@ def f64(message: bytes) -> np.ndarray:
 
 async def recv_until(ws: ClientConnection, pred, timeout: float = 5.0):
     """Read messages until pred(message) is true; return that message."""
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         while True:
             m = await ws.recv()
             if pred(m):
@@ -83,7 +77,7 @@ async def offering(port: int, *names: str, timeout: float = 15.0, **kw) -> Clien
 async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
     """The next n frames of a subscription."""
     out = []
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         async for frame in sub:
             out.append(frame)
             if len(out) == n:
@@ -93,7 +87,7 @@ async def take(sub: AsyncIterator, n: int, timeout: float = 10.0) -> list:
 
 async def until(sub: AsyncIterator, pred, timeout: float = 10.0):
     """The first frame of a subscription for which pred(frame) is true."""
-    async with time_limit(patience(timeout)):
+    async with asyncio.timeout(patience(timeout)):
         async for frame in sub:
             if pred(frame):
                 return frame
