@@ -93,30 +93,24 @@ static inline void csws_silence(double *dst, size_t nelems, size_t stride, size_
         memset(dst + e * stride + from, 0, n * sizeof *dst);
 }
 
-/* float64 <-> float32 on the wire, for clients that ask for it.  Frames are
-   Python bytes of any alignment, so values move through memcpy. */
-static inline void csws_narrow(unsigned char *dst, const unsigned char *src, size_t n)
-{
-    size_t i;
-    double v;
-    float f;
-    for (i = 0; i < n; i++) {
-        memcpy(&v, src + 8 * i, 8);
-        f = (float)v;
-        memcpy(dst + 4 * i, &f, 4);
+/* float64 <-> float32 on the wire, for clients that ask for it: csws_narrow
+   and csws_widen, n values each.  Frames are Python bytes of any alignment,
+   so values move through memcpy. */
+#define CSWS_CONVERT(name, From, To)                                            \
+    static inline void name(unsigned char *dst, const unsigned char *src,       \
+                            size_t n)                                           \
+    {                                                                           \
+        size_t i;                                                               \
+        From v;                                                                 \
+        To w;                                                                   \
+        for (i = 0; i < n; i++) {                                               \
+            memcpy(&v, src + sizeof v * i, sizeof v);                           \
+            w = (To)v;                                                          \
+            memcpy(dst + sizeof w * i, &w, sizeof w);                           \
+        }                                                                       \
     }
-}
-
-static inline void csws_widen(unsigned char *dst, const unsigned char *src, size_t n)
-{
-    size_t i;
-    float f;
-    double v;
-    for (i = 0; i < n; i++) {
-        memcpy(&f, src + 4 * i, 4);
-        v = f;
-        memcpy(dst + 8 * i, &v, 8);
-    }
-}
+CSWS_CONVERT(csws_narrow, double, float)
+CSWS_CONVERT(csws_widen, float, double)
+#undef CSWS_CONVERT
 
 #endif /* CSWS_FRAMES_H */
