@@ -8,7 +8,9 @@ PortServer._http).  Routes:
   /                     the piece's page: Settings.index_html (an .html file,
                         or a .csd whose <html> element is served), else
                         index.html of Settings.static_dir, else a small
-                        built-in page that lists the variables
+                        built-in page: the control surface generated from the
+                        channels and variables on offer
+  /csws/surface         that control surface, whatever / serves
   anything else         a file under Settings.static_dir
 
 The server answers each request on its own connection and closes it (the
@@ -55,7 +57,8 @@ if TYPE_CHECKING:  # server imports this module: no cycle at run time
 
 CHUNK = 64 << 10  # read on the loop: from the page cache this takes microseconds
 PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts",
-            "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js"}  # play(), capture()
+            "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js",  # play(), capture()
+            "/csws-surface.js": "csws-surface.js"}
 GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/policy.py)
 # Only this port's own pages may frame ours (clickjacking the sliders); no Referer
 # leaves a page, since its URL may carry ?token=.
@@ -137,6 +140,8 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
         body = (resources.files("csws") / "web" / PACKAGED[path]).read_bytes()
         # Any page may load the client, also one opened from a file.
         return _ok(body, content_type(PACKAGED[path]), method, [("Access-Control-Allow-Origin", "*")])
+    if path == "/csws/surface":  # the generated control surface, also for a piece with a page of its own
+        return _ok((resources.files("csws") / "web" / "index.html").read_bytes(), "text/html; charset=utf-8", method)
     settings = server.settings
     if path == "/":
         page = _index(settings)
