@@ -21,7 +21,7 @@ PAGE = b'<html lang="en">\n<body><p>sliders</p></body>\n</HTML >'
 
 
 def test_a_csds_html_element_is_its_page_in_standards_mode_with_the_csound_object_first():
-    page = b'<html lang="en">\n' + CSOUND_OBJECT + b'\n<body><p>sliders</p></body>\n</HTML >'
+    page = b'<html lang="en">' + CSOUND_OBJECT + b'\n<body><p>sliders</p></body>\n</HTML >'
     assert html_of_csd(CSD + PAGE + b"\ntrailing notes") == b"<!DOCTYPE html>\n" + page
     with_head = b"<html><HEAD class='x'><title>t</title></head><body></body></html>"
     assert html_of_csd(CSD + with_head) == \
