@@ -177,7 +177,7 @@ const busy = (el) => held === el || (document.activeElement === el && el.type !=
  * user may change (its span is kept in storage under spanKey).
  */
 class NumberControl {
-  constructor(box, nameId, scale, send, spanKey) {
+  constructor(box, nameId, scale, send, spanKey, trend = false) {
     this.send = send;
     this.spanKey = spanKey;
     this.value = null;
@@ -203,6 +203,15 @@ class NumberControl {
       scale = new Scale(lo, hi, "linear", false);
     }
     this.setScale(scale);
+    // A channel Csound writes too: its trend shows what Csound does with it.
+    if (trend) {
+      this.trend = new Trend(box, scale.declared ? [scale.min, scale.max] : null);
+      drawables.add(this);
+    }
+  }
+
+  draw() {
+    this.trend.sample(this.value);
   }
 
   setScale(scale) {
@@ -308,29 +317,22 @@ class TextControl {
 const TREND = 160; // trend points, one every SAMPLE_MS
 const SAMPLE_MS = 50;
 
-/** A value and its trend over the last TREND × SAMPLE_MS (8 s). */
-class NumberDisplay {
-  constructor(box, nameId, range = null) {
+/** A value's trend over the last TREND × SAMPLE_MS (8 s): a line, within range or else its own extent. */
+class Trend {
+  constructor(box, range) {
     this.range = range;
-    this.latest = null;
-    this.out = h("output", { "aria-labelledby": nameId, "aria-live": "off" }, "–");
     this.canvas = h("canvas", { "aria-hidden": "true" });
-    box.el.append(this.out, this.canvas);
+    box.el.append(this.canvas);
     this.history = [];
     this.next = 0;
-    drawables.add(this);
   }
 
-  remote(v) {
-    if (typeof v === "number") this.latest = v;
-  }
-
-  draw() {
+  // Takes v if a sample is due, and draws; true if it did.
+  sample(v) {
     const now = performance.now();
-    if (this.latest === null || now < this.next) return;
+    if (v === null || now < this.next) return false;
     this.next = now + SAMPLE_MS;
-    this.out.textContent = show(this.latest);
-    this.history.push(this.latest);
+    this.history.push(v);
     if (this.history.length > TREND) this.history.shift();
     const [g, w, ht] = fit(this.canvas);
     let [lo, hi] = this.range || [Math.min(...this.history), Math.max(...this.history)];
@@ -339,16 +341,37 @@ class NumberDisplay {
     g.lineWidth = 1.5 * r;
     g.strokeStyle = COLORS.out;
     g.beginPath();
-    this.history.forEach((v, i) => {
-      const x = w - (this.history.length - 1 - i) * (w / (TREND - 1));
-      const y = ht - 2 * r - (Math.min(hi, Math.max(lo, v)) - lo) / (hi - lo) * (ht - 4 * r);
-      if (i === 0) g.moveTo(x, y);
-      else g.lineTo(x, y);
+    this.history.forEach((x, i) => {
+      const px = w - (this.history.length - 1 - i) * (w / (TREND - 1));
+      const py = ht - 2 * r - (Math.min(hi, Math.max(lo, x)) - lo) / (hi - lo) * (ht - 4 * r);
+      if (i === 0) g.moveTo(px, py);
+      else g.lineTo(px, py);
     });
     g.stroke();
+    return true;
   }
 }
 
+/** A number Csound sends, and its trend. */
+class NumberDisplay {
+  constructor(box, nameId, range = null) {
+    this.latest = null;
+    this.out = h("output", { "aria-labelledby": nameId, "aria-live": "off" }, "–");
+    box.el.append(this.out);
+    this.trend = new Trend(box, range);
+    drawables.add(this);
+  }
+
+  remote(v) {
+    if (typeof v === "number") this.latest = v;
+  }
+
+  draw() {
+    if (this.trend.sample(this.latest)) this.out.textContent = show(this.latest);
+  }
+}
+
+/** A string Csound sends, or an i-rate number (set once: no trend). */
 class TextDisplay {
   constructor(box, nameId) {
     this.out = h("output", { class: "value text", "aria-labelledby": nameId, "aria-live": "off" });
@@ -356,7 +379,7 @@ class TextDisplay {
   }
 
   remote(v) {
-    this.out.textContent = String(v);
+    this.out.textContent = typeof v === "number" ? show(v) : v;
   }
 }
 
@@ -576,7 +599,7 @@ function addChannel(spec) {
     widget = new Toggle(box, box.id, set);
   } else {
     widget = new NumberControl(box, box.id, hinted ? new Scale(spec.min, spec.max, spec.behaviour, true) : null, set,
-      `span chn ${spec.name}`);
+      `span chn ${spec.name}`, spec.direction === "both");
   }
   channels.set(spec.name, { spec, widget });
   if (ctl.values.has(spec.name)) widget.remote(ctl.values.get(spec.name));
@@ -613,7 +636,7 @@ function addVariable(v) {
       entry.widget = scope;
       return;
     }
-    entry.widget = v.rate === "S" ? new TextDisplay(box, box.id)
+    entry.widget = v.rate === "S" || (v.rate === "i" && !array) ? new TextDisplay(box, box.id)
       : array ? new Bars(box, box.id, v.values, range)
         : new NumberDisplay(box, box.id, range);
     cs.subscribe(v.name, (data) => entry.widget.remote(typeof data === "string" || array ? data : data[0]));
