@@ -8,16 +8,17 @@ Chromium or Playwright is missing.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
 
-from conftest import patience
+from conftest import REALTIME, Performance, make_csd, patience
 
 CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-PRINTK2 = r"i1(?:\s|\x1b\[m)+"  # printk2's line, colour codes and all
+PRINTK2 = r"(?:i1|instr 1:)(?:\s|\x1b\[m)+"  # printk2's line (Csound 6, Csound 7), colour codes and all
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
@@ -39,7 +40,11 @@ instr 1
   ktick += metro(20)
   chnset ktick, "tick"
   Sword chnget "word"
-  printf "word %s\\n", metro(5), Sword
+  Sprinted init ""
+  if strcmpk(Sword, Sprinted) != 0 then
+    printks "word %s\\n", 0, Sword
+    Sprinted = Sword
+  endif
 endin
 
 instr 2
@@ -67,9 +72,28 @@ MODULE_PAGE = """<!DOCTYPE html>
   window.opens = 0;
   window.unwatch = ctl.watch("tick", (v) => window.ticks.push(v.tick));
   ctl.addEventListener("open", () => { window.opens += 1; });
-  ctl.addEventListener("close", () => { window.closed = true; });
+  ctl.addEventListener("close", () => { window.closes = (window.closes || 0) + 1; });
   window.ctl = ctl;
 </script>
+"""
+
+
+# A piece written for CsoundQt (QtWebKit style): its page calls `csound` and loads nothing; the port
+# puts the csound object in.
+PIECE_PAGE = """
+<html>
+<head><title>a piece</title></head>
+<body>
+<input id="freq" type="range" min="100" max="1000" value="300"
+       oninput='csound.setControlChannel("freq", this.value)'>
+<p id="level"></p>
+<script>
+  setInterval(function () {
+    document.getElementById("level").textContent = "level " + csound.getControlChannel("level");
+  }, 50);
+</script>
+</body>
+</html>
 """
 
 
@@ -204,7 +228,7 @@ def test_module_control_watch_and_reconnect(perform, port, tmp_path, page):
     assert (hello["sr"], hello["ksmps"], hello["nchnls"], hello["0dbfs"]) == (48000, 32, 1, 1)
     channels = {c["name"]: c for c in page.evaluate("() => window.ctl.list()")}
     assert channels["freq"]["direction"] == "from_web" and channels["freq"]["type"] == "control"
-    assert channels["tick"]["direction"] == "to_web" and channels["word"]["type"] == "string"
+    assert channels["level"]["direction"] == "to_web" and channels["word"]["type"] == "string"
     assert page.evaluate("() => window.ctl.get(['level', 'word'])") == {"level": 0.625, "word": ""}
     assert page.evaluate("() => window.ctl.get('nosuch').then(() => 'found', (e) => e.message)") != "found"
 
@@ -215,7 +239,7 @@ def test_module_control_watch_and_reconnect(perform, port, tmp_path, page):
 
     # Csound stops and starts again on the same port: the page reconnects and watches again.
     p.stop()
-    wait_js(page, "() => window.closed === true")
+    wait_js(page, "() => window.closes >= 1")
     p2 = serve(perform, port, tmp_path, MODULE_PAGE)
     before = page.evaluate("() => window.ticks.length")
     wait_js(page, "(n) => window.opens >= 2 && window.ticks.length > n + 3", arg=before, timeout=40)
@@ -230,3 +254,19 @@ def test_module_control_watch_and_reconnect(perform, port, tmp_path, page):
     assert page.evaluate("() => window.ticks.length") == count
     p2.stop()
     assert page.errors == []
+
+
+def test_a_csd_page_finds_the_csound_object(csound, port, tmp_path, page):
+    csd = tmp_path / "piece.csd"
+    csd.write_text(make_csd(ORC.format(port=port), "i1 0 120") + PIECE_PAGE)
+    p = Performance([sys.executable, "-m", "csws", "run", str(csd), *REALTIME], tmp_path / "piece.log",
+                    env={k: v for k, v in os.environ.items() if k not in ("CSWS_STATIC_DIR", "CSWS_INDEX_HTML")})
+    try:
+        p.wait_for("websocket server on")
+        page.goto(f"http://127.0.0.1:{port}/")
+        wait_js(page, "() => document.getElementById('level').textContent === 'level 0.625'")
+        page.fill("#freq", "700")
+        p.wait_for(PRINTK2 + r"700\.00000")
+        assert page.errors == [] and page.warnings == []
+    finally:
+        p.stop()

@@ -497,7 +497,8 @@
 
   function channel(what, name, callback, none) {
     const c = ctl();
-    const fresh = () => answer(c.get(String(name)), callback, `${what}("${name}")`);
+    name = String(name);
+    const fresh = () => answer(c.get(name), callback, `${what}("${name}")`);
     const box = now(c.values.has(name) ? c.values.get(name) : none, fresh);
     if (typeof callback === "function") box.then(() => {}, () => {});
     return box;
