@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import patience
+from conftest import SOURCE, patience
 
 CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 # The fake devices give capture() a microphone (a beeping tone) without asking anyone.
@@ -274,7 +274,7 @@ def test_keyboard_and_typed_values_reach_csound_exactly(surface):
     assert pg.errors == []
 
 
-def test_what_csound_sends_appears(surface, tmp_path):
+def test_what_csound_sends_appears(surface):
     open_page, p = surface
     pg = open_page()
     count = pg.get_by_role("status", name="count", exact=True)
@@ -301,31 +301,6 @@ def test_what_csound_sends_appears(surface, tmp_path):
     p.wait_for("heard the microphone")
     listen.click()
     expect(listen).to_have_attribute("aria-pressed", "false")
-    # The screenshot docs/surface.png (CSWS_SURFACE_SCREENSHOT=docs/surface.png refreshes it).
-    number(pg, "freq").fill("440")
-    number(pg, "freq").press("Enter")
-    number(pg, "gain").fill("0.42")
-    number(pg, "gain").press("Enter")
-    number(pg, "steps").fill("7")
-    number(pg, "steps").press("Enter")
-    pg.get_by_role("switch", name="mute", exact=True).check()
-    pg.get_by_role("textbox", name="title", exact=True).fill("evening raga")
-    number(pg, "kpitch").fill("220")
-    number(pg, "kpitch").press("Enter")
-    number(pg, "kvoices").fill("3")
-    number(pg, "kvoices").press("Enter")
-    number(pg, "kdepth").fill("0.6")
-    number(pg, "kdepth").press("Enter")
-    pg.get_by_role("textbox", name="kshape", exact=True).fill("0.2, 0.9, 0.5, 0.7")
-    pg.get_by_role("textbox", name="kshape", exact=True).press("Enter")
-    pg.get_by_role("textbox", name="Sname", exact=True).fill("tanpura")
-    said(p, "Sname", "tanpura")
-    pg.evaluate("() => document.activeElement.blur()")
-    shot = os.environ.get("CSWS_SURFACE_SCREENSHOT")
-    pg.wait_for_timeout(8000 if shot else 1000)  # the README's: trends across the whole card
-    shot = Path(shot or tmp_path / "surface.png").resolve()
-    pg.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10000
     assert pg.errors == []
 
 
@@ -419,5 +394,66 @@ def test_surface_beside_a_page_of_its_own(browser, perform, port, tmp_path):
         pg.goto(f"http://127.0.0.1:{port}/csws/surface")
         expect(pg.get_by_role("status", name="connection")).to_have_text("live", timeout=ms(20))
         expect(slider(pg, "freq")).to_have_count(1)
+    finally:
+        context.close()
+
+
+SYNTH = """
+websocket_config "range.kcutoff", "100 12000 exponential"
+websocket_config "range.kres", "0 0.9"
+chn_k "freq", 1, 3, 220, 55, 1760
+chn_k "amp", 1, 2, 0.4, 0, 1
+chn_k "voices", 1, 1, 3, 1, 7
+chn_k "vibrato", 1, 1, 1, 0, 1
+chn_S "patch", 1
+
+instr 1
+  kfreq chnget "freq"
+  kamp chnget "amp"
+  kvoices chnget "voices"
+  kvib chnget "vibrato"
+  kcutoff init 2000
+  kres init 0.3
+  kpitch = kfreq * (1 + kvib * oscili:k(0.006, 5.5))
+  asaw vco2 kamp, kpitch
+  asub vco2 kamp / 2, kpitch * (1 + kvoices / 400)
+  aout moogladder asaw + asub, kcutoff, kres
+  outvalue "level", rms(aout)
+  klfo oscili 1, 0.25
+  kbands[] init 12
+  kb = 0
+  while kb < 12 do
+    kbands[kb] = 0.55 + 0.45 * sin(times:k() * 1.5 + kb * 0.5) * exp(-kb / 14)
+    kb += 1
+  od
+  Spatch chnget "patch"
+  Snow sprintfk "%s: %d voices at %.1f Hz", Spatch, kvoices, kfreq
+  kcutoff, kres websocket {port}, aout, kbands, klfo, Snow
+endin
+"""
+
+
+def test_screenshot_for_the_readme(browser, perform, port, tmp_path):
+    """docs/surface.png: a small synth's surface (CSWS_SURFACE_SCREENSHOT=docs/surface.png refreshes it)."""
+    p = perform(SYNTH.format(port=port), "i1 0 60", ksmps=KSMPS)
+    p.wait_for("websocket server on")
+    context = browser.new_context(viewport={"width": 1200, "height": 700})
+    try:
+        context.set_default_timeout(ms(20))
+        pg = context.new_page()
+        pg.goto(f"http://127.0.0.1:{port}/")
+        expect(pg.get_by_role("status", name="connection")).to_have_text("live")
+        for name, value in [("freq", "146.8"), ("amp", "0.6"), ("voices", "4"), ("kcutoff", "1800"), ("kres", "0.55")]:
+            number(pg, name).fill(value)
+            number(pg, name).press("Enter")
+        pg.get_by_role("switch", name="vibrato", exact=True).check()
+        pg.get_by_role("textbox", name="patch", exact=True).fill("warm pad")
+        expect(pg.get_by_role("status", name="Snow", exact=True)).to_have_text("warm pad: 4 voices at 146.8 Hz")
+        pg.evaluate("() => document.activeElement.blur()")
+        shot = os.environ.get("CSWS_SURFACE_SCREENSHOT")
+        pg.wait_for_timeout(8000 if shot else 1000)  # for the README: trends across the whole card
+        shot = SOURCE / shot if shot else tmp_path / "surface.png"  # relative: to the checkout, not tests/
+        pg.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10000
     finally:
         context.close()

@@ -160,9 +160,9 @@ function fit(canvas) {
 }
 
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-const COLORS = { accent: css("--accent"), out: css("--out"), dim: css("--dim"), line: css("--line") };
+const COLORS = { accent: css("--accent"), out: css("--out"), line: css("--line") };
 
-// While the user holds a control, values from elsewhere wait: the hand wins.
+// While the user holds a control (or types in a field), values from elsewhere are not shown in it: the hand wins.
 let held = null;
 addEventListener("pointerup", () => { held = null; });
 addEventListener("pointercancel", () => { held = null; });
@@ -183,7 +183,7 @@ class NumberControl {
     this.value = null;
     this.slider = h("input", { type: "range", "aria-labelledby": nameId,
       oninput: () => this.commit(this.scale.fromPos(Number(this.slider.value))) });
-    this.number = h("input", { type: "number", "aria-labelledby": nameId, inputmode: "decimal",
+    this.number = h("input", { type: "number", "aria-labelledby": nameId,
       onchange: () => {
         const v = Number(this.number.value);
         if (this.number.value.trim() === "" || !Number.isFinite(v)) this.number.value = this.value === null ? "" : tidy(this.value);
@@ -196,8 +196,10 @@ class NumberControl {
     this.box = box;
     if (scale === null) {
       const [lo, hi] = store.get(spanKey) || [0, 1];
-      this.lo = h("input", { type: "number", class: "small", "aria-label": "from", value: lo, onchange: () => this.respan() });
-      this.hi = h("input", { type: "number", class: "small", "aria-label": "to", value: hi, onchange: () => this.respan() });
+      const span = (label, value) => h("input", { type: "number", class: "small", "aria-label": label,
+        "aria-describedby": nameId, value, onchange: () => this.respan() });
+      this.lo = span("from", lo);
+      this.hi = span("to", hi);
       box.el.append(h("details", {}, h("summary", {}, "range"),
         h("div", { class: "row" }, "from", this.lo, "to", this.hi)));
       scale = new Scale(lo, hi, "linear", false);
@@ -220,7 +222,7 @@ class NumberControl {
     Object.assign(this.slider, { min: s.min, max: s.max, step: s.step });
     this.number.step = scale.behaviour === "integer" ? 1 : "any";
     if (scale.declared) Object.assign(this.number, { min: scale.min, max: scale.max });
-    this.ends.replaceChildren(h("span", {}, show(scale.min)), h("span", {}, scale.label), h("span", {}, show(scale.max)));
+    this.ends.replaceChildren(h("span", {}, tidy(scale.min)), h("span", {}, scale.label), h("span", {}, tidy(scale.max)));
     this.place(this.value === null ? scale.min : this.value);
   }
 
@@ -373,8 +375,8 @@ class NumberDisplay {
 
 /** A string Csound sends, or an i-rate number (set once: no trend). */
 class TextDisplay {
-  constructor(box, nameId) {
-    this.out = h("output", { class: "value text", "aria-labelledby": nameId, "aria-live": "off" });
+  constructor(box, nameId, text = true) {
+    this.out = h("output", { class: text ? "value text" : "", "aria-labelledby": nameId, "aria-live": "off" });
     box.el.append(this.out);
   }
 
@@ -397,7 +399,7 @@ class Bars {
     this.canvas = h("canvas", { class: "bars", "aria-hidden": "true" });
     box.el.append(this.canvas);
     if (edit) {
-      this.text = h("input", { type: "text", "aria-labelledby": nameId, inputmode: "decimal", spellcheck: "false",
+      this.text = h("input", { type: "text", "aria-labelledby": nameId, spellcheck: "false",
         onchange: () => this.typed() });
       box.el.append(this.text);
       this.canvas.addEventListener("pointerdown", (e) => { this.canvas.setPointerCapture(e.pointerId); this.paint(e); });
@@ -448,7 +450,7 @@ class Bars {
   }
 
   remote(values) {
-    if (this.edit && busy(this.text)) return;
+    if (this.edit && (busy(this.text) || busy(this.canvas))) return;
     this.set(values);
   }
 
@@ -636,7 +638,7 @@ function addVariable(v) {
       entry.widget = scope;
       return;
     }
-    entry.widget = v.rate === "S" || (v.rate === "i" && !array) ? new TextDisplay(box, box.id)
+    entry.widget = v.rate === "S" || (v.rate === "i" && !array) ? new TextDisplay(box, box.id, v.rate === "S")
       : array ? new Bars(box, box.id, v.values, range)
         : new NumberDisplay(box, box.id, range);
     cs.subscribe(v.name, (data) => entry.widget.remote(typeof data === "string" || array ? data : data[0]));
