@@ -81,7 +81,9 @@ cdef void *_attach(void *csound, const csws_host *chost, int port, uint32_t ksmp
         logger = CsoundLog()
         logger.csound = csound
         logger.fn = chost.log
-        inst = registry.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line)
+        library = chost.library.decode("utf-8", "surrogateescape") if chost.library != NULL else ""
+        inst = registry.attach(<size_t>csound, logger, port, engine_ksmps, sr, specs, insno, line,
+                               host=(library, chost.major))
         for i, var in enumerate(inst.variables):
             vars[i].share = <csws_share *><size_t>var.share.address
             if var.spec.kind is Kind.S and var.spec.direction is Direction.FROM_WEB:

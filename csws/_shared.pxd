@@ -21,6 +21,8 @@ cdef extern from "bridge.h":
         csws_log_fn log
         void *(*alloc)(void *csound, size_t bytes) noexcept nogil
         void (*release)(void *csound, void *memory) noexcept nogil
+        const char *library
+        int major
     void csws_wake_clear(csws_wake *w) nogil
     void csws_wake_set_clients(csws_wake *w, uint32_t n) nogil
 

@@ -106,3 +106,17 @@ cdef class Share:
     def values(self) -> int:
         """Arrays: values in a frame now, as Csound last saw the array (0: not yet known)."""
         return CSWS_LOAD_ACQ(&self.s.values)
+
+
+# Csound's control channels: a MYFLT (double) Csound reads and writes in its
+# performance thread.  One whole 8-byte load or store, as Csound's own
+# csoundGet/SetControlChannel do, so neither side ever sees half a value.
+def load_myflt(size_t address) -> float:
+    """The double at address (a channel's value), read in one piece."""
+    cdef uint64_t bits = CSWS_LOAD_ACQ(<uint64_t *>address)
+    return (<double *>&bits)[0]
+
+
+def store_myflt(size_t address, double value) -> None:
+    """Write a double at address in one piece."""
+    CSWS_STORE_REL(<uint64_t *>address, (<uint64_t *>&value)[0])

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "ringbuf.h"
 
-#define CSWS_API_VERSION 6
+#define CSWS_API_VERSION 7
 #define CSWS_CAPSULE_NAME "csws._bridge._C_API"
 #define CSWS_MAX_ARGS 20           /* inputs and outputs together, as the seed says */
 #define CSWS_MAX_STRING 4096       /* bytes of UTF-8 in one string message */
@@ -112,13 +112,17 @@ typedef struct csws_var_spec {
 /* Where Python may print to: the Csound instance's message stream. */
 typedef void (*csws_log_fn)(void *csound, int is_warning, const char *text);
 
-/* What the plugin lends Python of its Csound: the message stream, and the
-   allocator of memory Csound will own (string outputs' buffers).  Csound's
-   allocator may be called from any thread. */
+/* What the plugin lends Python of its Csound: the message stream, the
+   allocator of memory Csound will own (string outputs' buffers), and which
+   library it is, for Csound's own thread-safe API calls (channels, score
+   events: csws/bridge/csound_api.py).  Csound's allocator may be called from
+   any thread. */
 typedef struct csws_host {
     csws_log_fn log;
     void *(*alloc)(void *csound, size_t bytes);    /* zeroed */
     void (*release)(void *csound, void *memory);
+    const char *library;   /* the path of the Csound library, "" if unknown */
+    int major;             /* 6 or 7 */
 } csws_host;
 
 typedef struct csws_api {

@@ -36,6 +36,7 @@ static inline csws_type *csws_arg_type(CSOUND *cs, void *arg) { (void)cs; return
 static inline uint32_t csws_engine_ksmps(CSOUND *cs)
 { return (uint32_t)(cs->GetEngineSr(cs) / cs->GetEngineKr(cs) + 0.5); }
 static inline double csws_sr(CSOUND *cs, OPDS *h) { (void)cs; return (double)GetLocalSr(h); }
+static inline double csws_engine_sr(CSOUND *cs) { return (double)cs->GetEngineSr(cs); }
 /* The entry's deinit field does it. */
 static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void *))
 { (void)cs; (void)p; (void)fn; }
@@ -44,6 +45,8 @@ static inline OENTRY *csws_find_opcode(CSOUND *cs, char *name, char *outs, char 
 static inline SUBR csws_entry_init(const OENTRY *ep) { return ep->init; }
 /* The engine's k-cycle count (notes with a local ksmps count their own). */
 static inline uint64_t csws_kcycle(CSOUND *cs) { return cs->GetEngineKcounter(cs); }
+static inline int csws_channel_ptr(CSOUND *cs, MYFLT **p, const char *name, int type)
+{ return cs->GetChannelPtr(cs, (void **)p, name, type); }
 
 /* A string output's buffer, at least n bytes.  Csound 7 may share a string's
    buffer between variables (refcount > 0): never resize a shared one, give
@@ -92,12 +95,15 @@ static inline const char *csws_in_name(CSOUND *cs, OPDS *h, int i) { return cs->
 static inline csws_type *csws_arg_type(CSOUND *cs, void *arg) { return cs->GetTypeForArg(arg); }
 static inline uint32_t csws_engine_ksmps(CSOUND *cs) { return (uint32_t)cs->GetKsmps(cs); }
 static inline double csws_sr(CSOUND *cs, OPDS *h) { (void)h; return (double)cs->GetSr(cs); }
+static inline double csws_engine_sr(CSOUND *cs) { return (double)cs->GetSr(cs); }
 static inline void csws_on_deinit(CSOUND *cs, void *p, int (*fn)(CSOUND *, void *))
 { cs->RegisterDeinitCallback(cs, p, fn); }
 static inline OENTRY *csws_find_opcode(CSOUND *cs, char *name, char *outs, char *ins)
 { return cs->find_opcode_new(cs, name, outs, ins); }
 static inline SUBR csws_entry_init(const OENTRY *ep) { return ep->iopadr; }
 static inline uint64_t csws_kcycle(CSOUND *cs) { return cs->GetKcounter(cs); }
+static inline int csws_channel_ptr(CSOUND *cs, MYFLT **p, const char *name, int type)
+{ return cs->GetChannelPtr(cs, p, name, type); }
 
 static inline void csws_string_reserve(CSOUND *cs, STRINGDAT *s, size_t n)
 {

@@ -91,7 +91,21 @@ static void release_for_csound(void *csound, void *memory)
     cs->Free(cs, memory);
 }
 
-static const csws_host host_fns = {log_to_csound, alloc_for_csound, release_for_csound};
+static csws_host host_fns = {log_to_csound, alloc_for_csound, release_for_csound, "", CSWS_CSOUND_MAJOR};
+static char library_path[4096];
+
+/* What Python gets of its Csound; found once (one Csound library per process
+   and major). */
+static const csws_host *host_table(CSOUND *cs)
+{
+    if (library_path[0] == '\0') {
+        void *fn;
+        memcpy(&fn, &cs->GetChannelPtr, sizeof fn);   /* a function of Csound's library */
+        csws_library_path(fn, library_path, sizeof library_path);
+        host_fns.library = library_path;
+    }
+    return &host_fns;
+}
 
 /* Poke the I/O thread (at most one byte pending): frames to send, or a string
    buffer to replace. */
@@ -280,7 +294,7 @@ static int init_websocket(CSOUND *cs, WEBSOCKET *p)
         return csws_init_error(cs, "websocket: %s", err);
     started_api = p->api;
     err[0] = '\0';
-    p->handle = p->api->attach(cs, &host_fns, port, p->ksmps, csws_engine_ksmps(cs), csws_sr(cs, &p->h),
+    p->handle = p->api->attach(cs, host_table(cs), port, p->ksmps, csws_engine_ksmps(cs), csws_sr(cs, &p->h),
                                csws_insno(&p->h), (uint64_t)(uintptr_t)p->h.optext,
                                specs, p->nvars, &p->wake, &p->order, err, sizeof err);
     if (p->handle == NULL)
@@ -615,6 +629,53 @@ static int init_config(CSOUND *cs, WEBSOCKET_CONFIG *p)
     return OK;
 }
 
+/* ---- websocket_ui iport: the port with Csound's channels and the page, no variables ---- */
+
+typedef struct {
+    OPDS h;
+    MYFLT *port;
+    const csws_api *api;
+    void *handle;
+    csws_wake *wake;
+    uint64_t order;
+} WEBSOCKET_UI;
+
+static int deinit_ui(CSOUND *cs, void *pp)
+{
+    WEBSOCKET_UI *p = (WEBSOCKET_UI *)pp;
+    (void)cs;
+    if (p->handle) {
+        p->api->detach(p->handle);
+        p->handle = NULL;
+    }
+    return OK;
+}
+
+static int init_ui(CSOUND *cs, WEBSOCKET_UI *p)
+{
+    char err[1024];
+    MYFLT portf = *p->port;
+    deinit_ui(cs, p);
+    if (portf < 1 || portf > 65535 || portf != (MYFLT)(int)portf)
+        return csws_init_error(cs, "websocket_ui: port %g is not a whole number from 1 to 65535",
+                               (double)portf);
+    p->api = csws_python_api(err, sizeof err);
+    if (p->api == NULL)
+        return csws_init_error(cs, "websocket_ui: %s", err);
+    started_api = p->api;
+    err[0] = '\0';
+    /* An instance without variables: it keeps the port open for as long as it
+       lives (in the header: the whole performance). */
+    p->handle = p->api->attach(cs, host_table(cs), (int)portf, csws_engine_ksmps(cs),
+                               csws_engine_ksmps(cs), csws_engine_sr(cs), csws_insno(&p->h),
+                               (uint64_t)(uintptr_t)p->h.optext, NULL, 0, &p->wake, &p->order,
+                               err, sizeof err);
+    if (p->handle == NULL)
+        return csws_init_error(cs, "websocket_ui: %s", err[0] ? err : "cannot start");
+    csws_on_deinit(cs, p, deinit_ui);
+    return OK;
+}
+
 /* ---- module ---- */
 
 /* takeover.c copies the first over any other library's `websocket` entry
@@ -628,6 +689,8 @@ static const OENTRY csws_entries[] = {
                init_websocket, perf_websocket, deinit_websocket),
     CSWS_ENTRY("websocket_config", sizeof(WEBSOCKET_CONFIG), 1, "", "SS",
                init_config, NULL, NULL),
+    CSWS_ENTRY("websocket_ui", sizeof(WEBSOCKET_UI), 1, "", "i",
+               init_ui, NULL, deinit_ui),
 };
 
 /* Its presence makes Csound treat the library as a module with init and

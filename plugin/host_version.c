@@ -43,6 +43,18 @@ void csws_check_host_major(void *caller, int major)
     say(major, get_version());
 }
 
+void csws_library_path(void *address, char *out, size_t n)
+{
+    HMODULE lib;
+    out[0] = '\0';
+    if (address != NULL
+        && GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS
+                              | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                              (LPCSTR)address, &lib)
+        && GetModuleFileNameA(lib, out, (DWORD)n) >= n)
+        out[0] = '\0';   /* cut short: no use */
+}
+
 #else
 
 #include <dlfcn.h>
@@ -62,6 +74,15 @@ void csws_check_host_major(void *caller, int major)
     version = get_version ? get_version() : 0;
     dlclose(lib);
     say(major, version);
+}
+
+void csws_library_path(void *address, char *out, size_t n)
+{
+    Dl_info info;
+    out[0] = '\0';
+    if (address != NULL && dladdr(address, &info) && info.dli_fname != NULL
+        && (size_t)snprintf(out, n, "%s", info.dli_fname) >= n)
+        out[0] = '\0';
 }
 
 #endif

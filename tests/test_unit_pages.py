@@ -14,14 +14,32 @@ from websockets.http11 import Response
 
 from csws.protocol.settings import Settings
 from csws.serve.http import _static_file, content_type
-from csws.protocol.pages import csd_with_html, html_of_csd
+from csws.protocol.pages import CSOUND_OBJECT, csd_with_html, html_of_csd, websocket_ports
 
 CSD = b"<CsoundSynthesizer>\n<CsInstruments>\ninstr 1\nendin\n</CsInstruments>\n</CsoundSynthesizer>\n"
 PAGE = b'<html lang="en">\n<body><p>sliders</p></body>\n</HTML >'
 
 
-def test_a_csds_html_element_is_its_page_in_standards_mode():
-    assert html_of_csd(CSD + PAGE + b"\ntrailing notes") == b"<!DOCTYPE html>\n" + PAGE
+def test_a_csds_html_element_is_its_page_in_standards_mode_with_the_csound_object_first():
+    page = b'<html lang="en">' + CSOUND_OBJECT + b'\n<body><p>sliders</p></body>\n</HTML >'
+    assert html_of_csd(CSD + PAGE + b"\ntrailing notes") == b"<!DOCTYPE html>\n" + page
+    with_head = b"<html><HEAD class='x'><title>t</title></head><body></body></html>"
+    assert html_of_csd(CSD + with_head) == \
+        b"<!DOCTYPE html>\n<html><HEAD class='x'>" + CSOUND_OBJECT + b"<title>t</title></head><body></body></html>"
+
+
+def test_csws_run_finds_the_ports_the_pieces_websocket_lines_name(tmp_path):
+    piece = tmp_path / "p.csd"
+    piece.write_text("<CsInstruments>\nwebsocket_config \"token\", \"x\"\nwebsocket_ui 7000\ninstr 1\n"
+                     "kin websocket 9000, k1\nk2 websocket(8890, kin)\nkx websocket giPort, k3\nendin\n"
+                     "</CsInstruments>\n<html><p>websocket 1234</p></html>")
+    assert websocket_ports(["-odac", str(piece)]) == [8890, 9000], "literal ports, lowest first; not the page's text"
+    plain = tmp_path / "plain.csd"
+    plain.write_bytes(CSD)
+    assert websocket_ports([str(plain)]) is None, "no websocket line: csws run opens 8888 itself"
+    computed = tmp_path / "c.orc"
+    computed.write_text("instr 1\nkx websocket giPort, k3\nendin\n")
+    assert websocket_ports([str(computed)]) == []
 
 
 def test_a_csd_without_an_html_element_has_no_page():

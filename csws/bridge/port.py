@@ -153,12 +153,27 @@ def ring_for(spec: VarSpec, sr: float, seconds: float, payload: int | None = Non
     return Ring(slots, payload, spec.kind is Kind.S, header)
 
 
+@dataclass
+class ControlCounters:
+    """What happened on the port's control socket (csws/serve/control.py), reported like a variable's."""
+
+    received: int = 0  # requests carried out
+    rejected: int = 0  # requests refused
+    sent: int = 0  # messages to pages (values, answers)
+
+    def counters(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
 class Port:
     """One port of one Csound: its sockets, variables and the perf routine's wake-up."""
 
-    def __init__(self, number: int, csound: int, logger, ksmps: int, sr: float, settings: Settings) -> None:
+    def __init__(self, number: int, csound: int, logger, ksmps: int, sr: float, settings: Settings,
+                 host: tuple[str, int] = ("", 6)) -> None:
         self.number = number
         self.csound = csound
+        self.library, self.major = host  # Csound's library and major, for its API (csws/bridge/csound_api.py)
+        self.control = ControlCounters()
         self.log = logger
         self.ksmps = ksmps  # the orchestra's; a variable's own (setksmps) is its spec's
         self.sr = sr

@@ -97,7 +97,7 @@ def _refusal(number: int, var: Variable, spec: VarSpec, insno: int, line: int) -
 
 
 def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[VarSpec],
-           insno: int = 1, line: int = 0) -> Instance:
+           insno: int = 1, line: int = 0, host: tuple[str, int] = ("", 6)) -> Instance:
     """Offer one opcode instance's variables on a port (opening it if need be)."""
     global _io
     names = [s.name for s in specs]
@@ -118,7 +118,7 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                     raise ValueError(why)
         fresh = port is None
         if fresh:
-            port = _open(csound, logger, number, ksmps, sr, settings)
+            port = _open(csound, logger, number, ksmps, sr, settings, host)
         handle = next(_handles)
         table = dict(port.variables)
         variables, replaced = [], []
@@ -164,9 +164,10 @@ def _started(port: Port, future) -> None:
         port.log(f"csws: port {port.number}: the websocket server did not start: {future.exception()}", True)
 
 
-def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Settings) -> Port:
+def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Settings,
+          host: tuple[str, int]) -> Port:
     try:
-        port = Port(number, csound, logger, ksmps, sr, settings)
+        port = Port(number, csound, logger, ksmps, sr, settings, host)
     except OSError as e:
         why = e.strerror or str(e)  # also a name lookup's ("Name or service not known")
         if e.errno == errno.EADDRINUSE:
@@ -213,6 +214,7 @@ async def _linger(port: Port) -> None:
         last = _ports.get(port.number) is port and not _in_use(port)
         if last:
             del _ports[port.number]
+            _add_control(_totals[port.csound], port)
             port.server.stop_listening()  # the port is free for a new note from now on
     if last:
         try:  # its clients' variables went with the port's last note (not the performance)
@@ -286,7 +288,17 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
             if csound is None or port.csound == csound:
                 for var in port.variables.values():
                     _add_counters(out, port.number, var)
+                _add_control(out, port)
         return out
+
+
+def _add_control(into: dict[tuple[int, str], dict[str, int]], port: Port) -> None:
+    """The port's control socket's counters, once it was used, under (port, "csws.control")."""
+    counts = port.control.counters()
+    if any(counts.values()):
+        acc = into.setdefault((port.number, "csws.control"), {"direction": "channels"})
+        for k, v in counts.items():
+            acc[k] = acc.get(k, 0) + v
 
 
 async def _close_all(ports: list[Port]) -> None:

@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
              "else the csound extra's)"
     p_run.add_argument("--csound", metavar="6|7|PATH", help=choose)
     p_run.add_argument("--static", metavar="DIR", help="serve the files of DIR over HTTP on the piece's ports")
+    p_run.add_argument("--port", type=int, metavar="N",
+                       help="serve the page and Csound's channels on port N from the start (default: the "
+                            "piece's websocket ports; 8888 for a piece without any)")
+    p_run.add_argument("--allow-code", action="store_true",
+                       help="let pages compile and evaluate orchestra code (on loopback, or with --token)")
     # Who may connect (docs/settings.md): each flag sets its CSWS_* variable for the Csound hosted here.
     p_run.add_argument("--host", help="the address to listen on (127.0.0.1; 0.0.0.0: every interface)")
     p_run.add_argument("--origin", action="append", metavar="ORIGIN",
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "CSWS_HANDSHAKE_TIMEOUT": ns.handshake_timeout,
         "CSWS_TLS_CERT": ns.tls or (os.path.abspath(ns.tls_cert) if ns.tls_cert else None),
         "CSWS_TLS_KEY": os.path.abspath(ns.tls_key) if ns.tls_key else None,
+        "CSWS_ALLOW_CODE": 1 if ns.allow_code else None,
     }
     for name, value in flags.items():
         if value is not None:
@@ -105,4 +111,6 @@ def main(argv: list[str] | None = None) -> int:
                      f"(csws run {flag} ... piece.csd [csound options])")
     if ns.static and not os.path.isdir(ns.static):
         parser.error(f"run: --static {ns.static}: no such directory")
-    return run(ns.csound_args, ns.csound)
+    if ns.port is not None and not 1 <= ns.port <= 65535:
+        parser.error(f"run: --port {ns.port}: give a port from 1 to 65535")
+    return run(ns.csound_args, ns.csound, ui_port=ns.port)

@@ -237,6 +237,20 @@ class Csound:
         arr = (ctypes.c_char_p * len(argv))(*argv)
         return self._lib.csoundCompile(self._cs, len(argv), arr)
 
+    def compile_orc(self, code: str) -> int:
+        """Compile orchestra code into the compiled piece (its header statements run at once); 0: it did."""
+        raise NotImplementedError
+
+    def answer_invalue(self, plugin: str) -> None:
+        """invalue and outvalue read and write Csound's named channels (the plugin's callbacks,
+        plugin/invalue.c), which pages reach through the port; call before the performance."""
+        exported = ctypes.CDLL(plugin)  # loaded already by Csound (--opcode-lib): the same copy
+        for setter, fn in (("csoundSetInputChannelCallback", exported.csws_invalue),
+                           ("csoundSetOutputChannelCallback", exported.csws_outvalue)):
+            call = getattr(self._lib, setter)
+            call.argtypes, call.restype = [ctypes.c_void_p, ctypes.c_void_p], None
+            call(self._cs, ctypes.cast(fn, ctypes.c_void_p))
+
     def perform(self) -> int:
         """Run to the end of the score or until stop(), without the GIL; <0 on an error."""
         raise NotImplementedError
@@ -259,6 +273,11 @@ class _Csound6(Csound):
         self._lib.csoundPerform.restype = ctypes.c_int
         self._lib.csoundStop.restype = None
         return self._lib.csoundCreate(None)
+
+    def compile_orc(self, code: str) -> int:
+        self._lib.csoundCompileOrc.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self._lib.csoundCompileOrc.restype = ctypes.c_int
+        return self._lib.csoundCompileOrc(self._cs, code.encode())
 
     def perform(self) -> int:
         return self._lib.csoundPerform(self._cs)
@@ -285,6 +304,11 @@ class _Csound7(Csound):
         # csoundStart would still succeed and the loop would never end.
         result = super().compile(args)
         return result if result != 0 else self._lib.csoundStart(self._cs)
+
+    def compile_orc(self, code: str) -> int:
+        self._lib.csoundCompileOrc.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32]
+        self._lib.csoundCompileOrc.restype = ctypes.c_int32
+        return self._lib.csoundCompileOrc(self._cs, code.encode(), 0)  # 0: at once, not queued
 
     def perform(self) -> int:
         return self._loop.run()

@@ -22,12 +22,18 @@ def _ignore_signals() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+DEFAULT_PORT = 8888  # the page's port for a piece without websocket lines
+
+
 def run(args: list[str], csound: str | None = None,
-        compile_error: str = "csws: Csound could not compile the piece") -> int:
+        compile_error: str = "csws: Csound could not compile the piece", ui_port: int | None = None) -> int:
     """Host Csound (csound: 6, 7 or a libcsound's path) in this process with the plugin loaded;
-    Ctrl-C stops it.  Exits as the csound command would: 1 after any error, init errors included."""
+    Ctrl-C stops it.  Exits as the csound command would: 1 after any error, init errors included.
+
+    The piece's page and Csound's channels are served on ui_port from the start (websocket_ui);
+    without it, on the piece's own websocket ports, or on DEFAULT_PORT for a piece that has none."""
     from csws.hosting import library as csound_lib
-    from csws.protocol.pages import csd_with_html
+    from csws.protocol.pages import csd_with_html, websocket_ports
 
     try:
         lib = csound_lib.find(csound)
@@ -53,6 +59,21 @@ def run(args: list[str], csound: str | None = None,
                 compile_error += " or open the audio device (Csound's messages above say which)"
             print(compile_error, file=sys.stderr)
             return 1
+        cs.answer_invalue(plugin)  # csws is the host: invalue/outvalue go to the channels pages see
+        ports = websocket_ports(args)
+        if ui_port is None and ports is None:
+            ui_port = DEFAULT_PORT
+        if ui_port is not None and cs.compile_orc(f"websocket_ui {ui_port}\n") != 0:
+            print(f"csws: could not serve the page on port {ui_port} (Csound's messages above say why)",
+                  file=sys.stderr)
+            return 1
+        shown = ui_port if ui_port is not None else (ports[0] if ports else None)
+        if shown is not None:
+            host = os.environ.get("CSWS_HOST", "127.0.0.1")
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            scheme = "https" if os.environ.get("CSWS_TLS_CERT") else "http"
+            when = "" if ui_port is not None else " (while the piece's websocket notes play)"
+            print(f"csws: the piece's page: {scheme}://{host}:{shown}/{when}", file=sys.stderr, flush=True)
         result: list[int] = []
         worker = threading.Thread(target=lambda: result.append(cs.perform()), name="csound")
         worker.start()

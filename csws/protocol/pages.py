@@ -1,8 +1,9 @@
-"""A piece's own page: the <html> element a .csd carries (CsoundQt's convention).
+"""A piece's own page: the <html> element a .csd carries (CsoundQt's convention),
+and the ports a piece's websocket lines name.
 
-Apart from csws.serve.http, which serves it, so that `csws run` can look for one
-without loading the server's modules (asyncio, websockets) before a client
-comes.
+Apart from csws.serve.http, which serves the page, so that `csws run` can look
+for one without loading the server's modules (asyncio, websockets) before a
+client comes.
 """
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import re
 from pathlib import Path
 
 _HTML_ELEMENT = re.compile(rb"<html[\s>].*?</html\s*>", re.IGNORECASE | re.DOTALL)
+_WEBSOCKET = re.compile(r"\bwebsocket\b(?!_)(?:\s*\(?\s*(\d+))?")  # not websocket_ui/_config
+# Every page of a piece finds Csound's `csound` object (csws-csound.js), as in CsoundQt: a classic
+# script, so that it is there before the page's own scripts run.
+CSOUND_OBJECT = b'<script src="/csws-csound.js?connect"></script>'
+_HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
 def html_of_csd(data: bytes) -> bytes | None:
@@ -17,8 +23,15 @@ def html_of_csd(data: bytes) -> bytes | None:
     m = _HTML_ELEMENT.search(data)
     if m is None:
         return None
+    page = m.group(0)
+    head = _HEAD.search(page)
+    if head is not None:
+        page = page[:head.end()] + CSOUND_OBJECT + page[head.end():]
+    else:  # straight after <html ...>
+        start = page.index(b">") + 1
+        page = page[:start] + CSOUND_OBJECT + page[start:]
     # Without a doctype the page would render in quirks mode (the element never carries one).
-    return b"<!DOCTYPE html>\n" + m.group(0)
+    return b"<!DOCTYPE html>\n" + page
 
 
 def csd_with_html(args: list[str]) -> str | None:
@@ -31,3 +44,21 @@ def csd_with_html(args: list[str]) -> str | None:
                 return None
             return str(Path(arg).resolve()) if html_of_csd(data) is not None else None
     return None
+
+
+def websocket_ports(args: list[str]) -> list[int] | None:
+    """The ports the piece's websocket lines name (as numbers), lowest first; None when the piece
+    (its .csd or .orc among `csws run` arguments) has no websocket line at all."""
+    found: list[int] | None = None
+    for arg in args:
+        if arg.lower().endswith((".csd", ".orc")) and not arg.startswith("-"):
+            try:
+                text = Path(arg).read_text(errors="replace")
+            except OSError:
+                continue
+            text = _HTML_ELEMENT.sub(b"", text.encode()).decode()
+            for m in _WEBSOCKET.finditer(text):
+                found = found or []
+                if m.group(1) and 1 <= int(m.group(1)) <= 65535:
+                    found.append(int(m.group(1)))
+    return sorted(set(found)) if found is not None else None

@@ -22,7 +22,10 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "max_clients": (1, 10000, ""),
     "max_string": (1, MAX_STRING, " bytes"),
     "handshake_timeout": (0.01, 3600.0, " seconds"),
+    "allow_code": (0, 1, ""),
 }
+BEHAVIOURS = ("integer", "linear", "exponential")  # a range's mapping, as chn_k's hints name them
+RANGE_PREFIX = "range."  # websocket_config "range.kfreq", "20 20000 exponential"
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,25 @@ class Settings:
     # https and wss (csws/serve/tls.py): a PEM certificate file, or "self-signed"; its key ("": in the same file)
     tls_cert: str = ""  # CSWS_TLS_CERT ("": plain http and ws)
     tls_key: str = ""  # CSWS_TLS_KEY
+    # Orchestra code from pages (the control socket's orc and eval): 1 allows it, on a loopback
+    # port or one with a token (docs/security.md).
+    allow_code: int = 0  # CSWS_ALLOW_CODE
+    # The range the generated page gives a websocket variable: websocket_config "range.NAME", "min max
+    # [behaviour]" (the orchestra only); as ((name, min, max, behaviour), ...).
+    ranges: tuple = ()
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> "Settings":
         """The settings in force now: the orchestra's (websocket_config) over
         the environment's over the defaults."""
         values = {}
+        ranges = tuple(_range(k[len(RANGE_PREFIX):], v) for k, v in (overrides or {}).items()
+                       if k.startswith(RANGE_PREFIX))
+        if ranges:
+            values["ranges"] = ranges
         for f in fields(cls):
+            if f.name == "ranges":
+                continue
             raw = (overrides or {}).get(f.name, os.environ.get("CSWS_" + f.name.upper()))
             if raw is None:
                 continue
@@ -58,11 +73,21 @@ class Settings:
                 values[f.name] = _number(f.name, raw, type(f.default))
         return cls(**values)
 
+    def range_of(self, name: str) -> dict | None:
+        """A variable's range as /csws.json gives it, or None."""
+        for var, low, high, behaviour in self.ranges:
+            if var == name:
+                return {"min": low, "max": high, "behaviour": behaviour}
+        return None
+
     @classmethod
     def check(cls, name: str, value: str) -> None:
         """ValueError unless name is a setting and value reads as one."""
-        if name not in {f.name for f in fields(cls)}:
-            known = ", ".join(f.name for f in fields(cls))
+        if name.startswith(RANGE_PREFIX):
+            _range(name[len(RANGE_PREFIX):], value)
+            return
+        if name not in {f.name for f in fields(cls)} - {"ranges"}:
+            known = ", ".join(f.name for f in fields(cls) if f.name != "ranges") + ", range.NAME"
             raise ValueError(f"no setting named {name!r}; the settings are: {known}")
         cls.from_env({name: value})
 
@@ -77,3 +102,21 @@ def _number(name: str, raw: str, kind: type) -> float:
     if not (math.isfinite(value) and low <= value <= high):  # nan compares false: refused too
         raise ValueError(f"{name} (CSWS_{name.upper()}) = {raw!r}: must be from {low:g} to {high:g}{unit}")
     return value
+
+
+def _range(name: str, raw: str) -> tuple[str, float, float, str]:
+    """websocket_config "range.NAME", "min max [behaviour]": ValueError saying what is wrong."""
+    parts = raw.split()
+    try:
+        low, high = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise ValueError(f"range.{name} = {raw!r}: give \"min max\", then optionally one of "
+                         f"{', '.join(BEHAVIOURS)}") from None
+    behaviour = parts[2] if len(parts) > 2 else "linear"
+    if not name or behaviour not in BEHAVIOURS or len(parts) > 3 or not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"range.{name} = {raw!r}: give a variable's name, \"min max\", then optionally one of "
+                         f"{', '.join(BEHAVIOURS)}")
+    if low >= high or (behaviour == "exponential" and low * high <= 0):
+        raise ValueError(f"range.{name} = {raw!r}: min must be below max"
+                         + (", both of one sign and not 0 for exponential" if behaviour == "exponential" else ""))
+    return (name, low, high, behaviour)

@@ -23,8 +23,10 @@ from websockets.protocol import State
 from websockets.http11 import Request, Response
 
 from csws import __version__
+from csws.protocol import control as control_protocol
 from csws.protocol import options, policy
 from csws.serve import fanout, http
+from csws.serve.control import Control
 from csws.bridge.port import Port, Variable
 from csws.protocol.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
@@ -103,9 +105,12 @@ class PortServer:
         self._ssl = port.ssl
         self._servers: list[Server] = []
         self._accepting: list[asyncio.Task] = []  # TLS ports accept themselves (tls.serve)
-        self._nclients = 0
+        self._nclients = 0  # of variables (the perf routine wakes the I/O thread only for them)
+        self._ncontrol = 0  # on the control socket
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
+        self.control_counters = port.control
+        self.control = Control(self, port.library, port.major)  # Csound's channels, score, code
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -189,7 +194,7 @@ class PortServer:
 
     def _new_connection(self, protocol, server, **kw) -> ServerConnection:
         limits = [message_limit(v.spec, self.max_string) for v in self.variables.values()]
-        _set_max_size(protocol, max(limits, default=TO_WEB_MAX_MESSAGE))
+        _set_max_size(protocol, max(limits, default=control_protocol.MAX_MESSAGE))
         return ServerConnection(protocol, server, **kw)
 
     def _warn(self, key: str, text: str) -> None:
@@ -199,8 +204,11 @@ class PortServer:
             more = f" ({suppressed} more like it since the last warning)" if suppressed else ""
             self.log(text + more, True)
 
+    def _offers(self, name: str) -> bool:
+        return name in self.variables or name == control_protocol.SUBPROTOCOL
+
     def _select(self, connection: ServerConnection, offered) -> str | None:
-        return next((p for p in offered if p in self.variables), None)
+        return next((p for p in offered if self._offers(p)), None)
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """The answer to a request (None: go on with the websocket handshake).
@@ -241,17 +249,17 @@ class PortServer:
             return connection.respond(refusal.status, refusal.body)
         if not upgrade:
             return await self._http(connection, request)
-        if self._nclients >= self.settings.max_clients:
-            self._warn("full", f"csws: port {self.port}: {self._nclients} clients, the most "
+        if self._nclients + self._ncontrol >= self.settings.max_clients:
+            self._warn("full", f"csws: port {self.port}: {self._nclients + self._ncontrol} clients, the most "
                                f"CSWS_MAX_CLIENTS allows; refused another (HTTP 503)")
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
                                       f"csws: too many clients on this port (at most {self.settings.max_clients})\n")
         offered = [
             p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")
         ]
-        if not any(p in self.variables for p in offered):
+        if not any(self._offers(p) for p in offered):
             asked = ", ".join(offered) or "none"
-            on_offer = ", ".join(sorted(self.variables)) or "nothing yet"
+            on_offer = ", ".join([*sorted(self.variables), control_protocol.SUBPROTOCOL])
             body = f"csws: no variable named by the subprotocol ({asked}); on offer: {on_offer}\n"
             # A browser sees only 1006, never this body: Csound's console has to say it.
             self._warn("subprotocol", f"csws: port {self.port}: refused a websocket asking for {asked} "
@@ -282,17 +290,22 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [v.current_spec().describe() for v in self.variables.values()],
+            "variables": [{**v.current_spec().describe(), "range": self.settings.range_of(name)}
+                          for name, v in self.variables.items()],
+            "channels": self.control.describe(),
         }
 
     # ---- clients ----
 
     async def _handle(self, ws: ServerConnection) -> None:
+        if ws.subprotocol == control_protocol.SUBPROTOCOL:
+            await self._handle_control(ws)
+            return
         var = self.variables.get(ws.subprotocol or "")
         if var is None:  # the instrument ended during the handshake
             await ws.close(1001, "the variable went away")
             return
-        if self._nclients >= self.settings.max_clients:  # handshakes that raced past the check
+        if self._nclients + self._ncontrol >= self.settings.max_clients:  # handshakes that raced past the check
             await ws.close(1013, "too many clients, try again later")
             return
         limit = message_limit(var.spec, self.max_string)
@@ -318,6 +331,18 @@ class PortServer:
                 self._oversized(var, None, limit)
         finally:
             self._leave(var, ws)
+
+    async def _handle_control(self, ws: ServerConnection) -> None:
+        """A page on the control socket: channels, score, code (csws/serve/control.py)."""
+        if self._nclients + self._ncontrol >= self.settings.max_clients:
+            await ws.close(1013, "too many clients, try again later")
+            return
+        _set_max_size(ws.protocol, control_protocol.MAX_MESSAGE)
+        self._ncontrol += 1
+        try:
+            await self.control.handle(ws)
+        finally:
+            self._ncontrol -= 1
 
     async def _wrong_way(self, var: Variable, ws: ServerConnection) -> None:
         """A message to a variable Csound only sends: close that client, saying so, rather than drop it."""
