@@ -218,7 +218,7 @@ def test_watch_reconnects(perform, port):
 
 
 def test_sync_client_and_the_end(perform, port):
-    start(perform, port, score="i1 0 4")
+    start(perform, port, score="i1 0 6")
     with connect_sync(f"ws://127.0.0.1:{port}") as cs:
         cs.set_channel("title", "sync")
         assert cs.channel("title") == "sync"
