@@ -33,7 +33,7 @@ def test_csws_run_finds_the_ports_the_pieces_websocket_lines_name(tmp_path):
     piece.write_text("<CsInstruments>\nwebsocket_config \"token\", \"x\"\nwebsocket_ui 7000\ninstr 1\n"
                      "kin websocket 9000, k1\nk2 websocket(8890, kin)\nkx websocket giPort, k3\nendin\n"
                      "</CsInstruments>\n<html><p>websocket 1234</p></html>")
-    assert websocket_ports(["-odac", str(piece)]) == [8890, 9000], "literal ports, lowest first; not the page's text"
+    assert websocket_ports(["-odac", str(piece)]) == [7000, 8890, 9000], "literal ports, lowest first; not the page's"
     plain = tmp_path / "plain.csd"
     plain.write_bytes(CSD)
     assert websocket_ports([str(plain)]) is None, "no websocket line: csws run opens 8888 itself"

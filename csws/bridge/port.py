@@ -178,6 +178,9 @@ class Port:
         self.ksmps = ksmps  # the orchestra's; a variable's own (setksmps) is its spec's
         self.sr = sr
         self.settings = settings  # read once, when the port opens
+        # The orchestra's websocket_config settings as they are now: variables' ranges apply
+        # whenever the line comes (the registry adds to it, under its lock).
+        self.config: dict[str, str] = {}
         # Replaced, never changed in place (Csound's thread writes it, the I/O loop reads it).
         self.variables: dict[str, Variable] = {}
         # TLS is set up before binding: a missing certificate is an init error, the port left free.

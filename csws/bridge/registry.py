@@ -168,6 +168,7 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
           host: tuple[str, int]) -> Port:
     try:
         port = Port(number, csound, logger, ksmps, sr, settings, host)
+        port.config = _config.setdefault(csound, {})
     except OSError as e:
         why = e.strerror or str(e)  # also a name lookup's ("Name or service not known")
         if e.errno == errno.EADDRINUSE:

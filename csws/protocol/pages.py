@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 _HTML_ELEMENT = re.compile(rb"<html[\s>].*?</html\s*>", re.IGNORECASE | re.DOTALL)
-_WEBSOCKET = re.compile(r"\bwebsocket\b(?!_)(?:\s*\(?\s*(\d+))?")  # not websocket_ui/_config
+_WEBSOCKET = re.compile(r"\bwebsocket(?:_ui)?\b(?:\s*\(?\s*(\d+))?")  # websocket, websocket_ui: not _config
 # Every page of a piece finds Csound's `csound` object (csws-csound.js), as in CsoundQt: a classic
 # script, so that it is there before the page's own scripts run.
 CSOUND_OBJECT = b'<script src="/csws-csound.js?connect"></script>'

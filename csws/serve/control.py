@@ -172,9 +172,11 @@ class Control:
             self.counters.received += 1
             if rid is not None:
                 await w.ws.send(control.answer(rid, ok))
+                self.counters.sent += 1
         except BadRequest as e:
             self._refuse(str(e).split(" ", 2)[0], f"{e} (refused)")
             await w.ws.send(control.error(e.rid if e.rid is not None else rid, str(e)))
+            self.counters.sent += 1
 
     async def _do(self, w: Watcher, req: Request) -> Any:
         op, rid = req.op, req.rid

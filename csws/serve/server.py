@@ -28,6 +28,7 @@ from csws.protocol import options, policy
 from csws.serve import fanout, http
 from csws.serve.control import Control
 from csws.bridge.port import Port, Variable
+from csws.protocol.settings import Settings
 from csws.protocol.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
 
 log = logging.getLogger("csws")
@@ -284,13 +285,14 @@ class PortServer:
             self._nhttp -= 1
 
     def describe(self) -> dict:
+        ranges = Settings.from_env(dict(self._port.config))  # websocket_config "range.NAME" lines so far
         return {
             "server": f"csws/{__version__}",
             "sr": self.sr,
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
-            "variables": [{**v.current_spec().describe(), "range": self.settings.range_of(name)}
+            "variables": [{**v.current_spec().describe(), "range": ranges.range_of(name)}
                           for name, v in self.variables.items()],
             "channels": self.control.describe(),
         }
