@@ -55,7 +55,8 @@ if TYPE_CHECKING:  # server imports this module: no cycle at run time
 
 CHUNK = 64 << 10  # read on the loop: from the page cache this takes microseconds
 PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts",
-            "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js"}  # play(), capture()
+            "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js",  # play(), capture()
+            "/csws-csound.js": "csws-csound.js"}  # control(), the csound object
 GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/policy.py)
 # Only this port's own pages may frame ours (clickjacking the sliders); no Referer
 # leaves a page, since its URL may carry ?token=.

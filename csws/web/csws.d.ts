@@ -111,6 +111,8 @@ export declare class Client extends EventTarget {
   capture(name: string, options?: CaptureOptions): Promise<Capture>;
   /** Open the socket of a variable the page will send to. */
   open(name: string): void;
+  /** Csound's channels, score lines and code on this server (one CswsControl per client, same base and token). */
+  control(): CswsControl;
   /** Close every socket and stop reconnecting. */
   close(): void;
   addEventListener<K extends keyof ClientEventMap>(
@@ -179,4 +181,156 @@ export declare class Capture {
   /** Blocks of ksmps frames sent, and dropped while the socket was not open. */
   stats(): { sent: number; dropped: number };
   stop(): void;
+}
+
+// ---- Csound's channels, score lines and code: the control socket (csws-csound.js) ----
+
+/** A channel of Csound's software bus, as the control socket lists it. */
+export interface Channel {
+  name: string;
+  /** "control": a number (chn_k, k-rate chnset/chnget); "string": a string (chn_S). */
+  type: "control" | "string";
+  /** from_web: Csound reads it (chnget); to_web: Csound writes it (chnset); both. */
+  direction: "from_web" | "to_web" | "both";
+  /** The hints chn_k (or chnparams) gave; null (and default, min, max null) when there are none. */
+  behaviour: "integer" | "linear" | "exponential" | null;
+  default: number | null;
+  min: number | null;
+  max: number | null;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  attributes: string | null;
+}
+
+/** The server's first message on the control socket. */
+export interface Hello {
+  op: "hello";
+  server: string;
+  sr: number;
+  ksmps: number;
+  nchnls: number;
+  "0dbfs": number;
+  /** Whether this port runs orchestra code from the web (orc(), eval()). */
+  code: boolean;
+  channels: Channel[];
+}
+
+/** A channel's value: a number (control channels) or a string (string channels). */
+export type ChannelValue = number | string;
+export type ChannelValues = Record<string, ChannelValue>;
+
+export interface ControlOptions {
+  /** The server's token; default: the page's own ?token=, when base is the page's own server. */
+  token?: string | null;
+  /** Reopen the socket when it closes or fails to open (default true); never after close code 1008. */
+  reconnect?: boolean;
+  /** Milliseconds before the first reconnection attempt (default 250); doubles per attempt, with jitter. */
+  minDelay?: number;
+  /** Longest wait between attempts in milliseconds (default 5000). */
+  maxDelay?: number;
+}
+
+export interface ControlEventMap {
+  open: CustomEvent<{}>;
+  close: CustomEvent<{ code: number; reason: string }>;
+  hello: CustomEvent<Hello>;
+  /** Watched channels that changed, with their newest values. */
+  values: CustomEvent<ChannelValues>;
+  channels: CustomEvent<Channel[]>;
+  /** What the server refused (its sentence), or why the socket cannot open. */
+  error: CustomEvent<{ message: string }>;
+}
+
+/**
+ * One websocket with subprotocol "csws.control" to a csws port.  Calls made while it is not open
+ * wait for it (sets: only the newest value per channel); requests sent and not answered reject
+ * when it closes.  Promises reject with an Error whose message is the server's sentence.
+ */
+export declare class CswsControl extends EventTarget {
+  /** base: "http://127.0.0.1:8888", "ws://...", "host:port"; default the page's origin. */
+  constructor(base?: string, options?: ControlOptions);
+  readonly base: string;
+  readonly token: string | null;
+  /** The server's hello, on the first connection. */
+  readonly ready: Promise<Hello>;
+  /** The last hello, or null before the first. */
+  readonly hello: Hello | null;
+  /** The channels as last listed (hello, list(), or the server's push). */
+  readonly channels: Channel[];
+  /** name -> the newest value known of every watched channel, and of what this page set. */
+  readonly values: Map<string, ChannelValue>;
+  readonly isOpen: boolean;
+  /** Write a channel (latest wins; sets made together go as one message). Not echoed back to this page. */
+  set(name: string, value: ChannelValue): void;
+  setMany(values: ChannelValues): void;
+  get(name: string): Promise<ChannelValue>;
+  get(names: string[]): Promise<ChannelValues>;
+  /** Current values at once, then every change; "*": every channel, also those made later. Returns unwatch. */
+  watch(names: string | string[] | "*", callback: (values: ChannelValues) => void): () => void;
+  list(): Promise<Channel[]>;
+  /** Score lines (i, f, a, d, q, t, b, v statements). */
+  score(text: string): Promise<null>;
+  /** Orchestra code compiled into the running Csound (only where the user allows code). */
+  orc(text: string): Promise<number>;
+  /** Orchestra code ending in `return`, run once: the number it returns. */
+  eval(text: string): Promise<number>;
+  /** Csound's score time in seconds. */
+  time(): Promise<number>;
+  /** A line in Csound's console ("csws page: text"). */
+  message(text: string): void;
+  /** Close for good: no more reconnection; pending requests reject. */
+  close(): void;
+  addEventListener<K extends keyof ControlEventMap>(
+    type: K, listener: (ev: ControlEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions): void;
+}
+
+/**
+ * What a getter returns at once: a Number (or String) object holding the value known now (QtWebKit's
+ * synchronous style: "sr " + csound.getSr()), which is also thenable: `await` gives the value fresh
+ * from Csound.
+ */
+export type Now<T> = (T extends string ? String : Number) & PromiseLike<T>;
+
+/**
+ * The global `csound` object of CsoundQt's and Csound for Android's HTML pieces, as csws-csound.js
+ * defines it when the page has none.  Getters take an optional callback (QtWebEngine's style).
+ */
+export interface CsoundObject {
+  setControlChannel(name: string, value: number | string): void;
+  setStringChannel(name: string, value: string): void;
+  /** The latest value the page knows (0 before any), thenable for a fresh one; callback(value) later. */
+  getControlChannel(name: string, callback?: (value: number) => void): Now<number>;
+  /** The latest value the page knows ("" before any), thenable for a fresh one; callback(value) later. */
+  getStringChannel(name: string, callback?: (value: string) => void): Now<string>;
+  readScore(text: string, callback?: (result: null) => void): Promise<null>;
+  /** The same as readScore (Csound for Android's). */
+  inputMessage(text: string): Promise<null>;
+  sendScore(text: string): Promise<null>;
+  message(text: string): void;
+  Message(text: string): void;
+  /** From the server's hello: NaN until it has come, thenable for the value once it has. */
+  getSr(callback?: (value: number) => void): Now<number>;
+  getKsmps(callback?: (value: number) => void): Now<number>;
+  getNchnls(callback?: (value: number) => void): Now<number>;
+  getNumChannels(callback?: (value: number) => void): Now<number>;
+  get0dBFS(callback?: (value: number) => void): Now<number>;
+  /** The score time Csound last told (NaN before), thenable for the time now. */
+  getScoreTime(callback?: (value: number) => void): Now<number>;
+  compileOrc(text: string, callback?: (result: number) => void): Promise<number>;
+  evalCode(text: string, callback?: (result: number) => void): Promise<number>;
+  /** The hosts' own methods (start, stop, perform, compileCsd, setOption, isPlaying, tableGet...): a console warning, undefined. */
+  [hostOnly: string]: (...args: any[]) => any;
+}
+
+type CswsControlClass = typeof CswsControl;
+
+declare global {
+  /** The same class, as csws-csound.js defines it for classic scripts. */
+  var CswsControl: CswsControlClass;
+  /** Defined by csws-csound.js unless the page (CsoundQt, Csound for Android) has its own. */
+  var csound: CsoundObject;
 }

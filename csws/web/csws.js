@@ -9,7 +9,14 @@
 //
 // On the wire each Csound variable is its own websocket, whose subprotocol is
 // the variable's name; numbers travel as binary float64 (the server's MYFLT),
-// strings as text.  /csws.json says what the server offers.
+// strings as text.  /csws.json says what the server offers.  Csound's named channels, score
+// lines and code go over one more socket, client.control() (csws-csound.js, which also gives the
+// page the global `csound` object of CsoundQt's and Csound for Android's HTML pieces).
+
+import "./csws-csound.js"; // a classic script: defines globalThis.CswsControl (and `csound`)
+
+/** The control socket's class (csws-csound.js): Csound's channels, score lines and code. */
+export const CswsControl = globalThis.CswsControl;
 
 export const VERSION = "0.1.0";
 
@@ -262,6 +269,16 @@ export class Client extends EventTarget {
     this.myfltBytes = 8;
     this._info = null;
     this._explaining = new Set();
+    this._control = null;
+  }
+
+  /** Csound's channels, score lines and code on this server: one CswsControl per client. */
+  control() {
+    if (this._control === null) {
+      const { reconnect, minDelay, maxDelay } = this.options;
+      this._control = new CswsControl(this.base, { token: this.token, reconnect, minDelay, maxDelay });
+    }
+    return this._control;
   }
 
   /** /csws.json: what the server offers.  Cached; refresh=true fetches it again. */
@@ -433,6 +450,8 @@ export class Client extends EventTarget {
     for (const sub of [...this.subscriptions]) sub.close();
     for (const s of this.senders.values()) s.link.close();
     this.senders.clear();
+    if (this._control !== null) this._control.close();
+    this._control = null;
   }
 
   _sender(name) {
