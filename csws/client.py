@@ -170,9 +170,9 @@ def _from_wire(value: float | str | None) -> ChannelValue:
     return value if isinstance(value, str) else math.nan if value is None else float(value)
 
 
-def _normalise(url: str) -> str:
-    """ws[s]:// URL from the forms people type: 8888, host:8888, http://host:8888/."""
-    url = url.strip()
+def _normalise(url: str | int) -> str:
+    """ws[s]:// URL from the forms people type: 8888 (a number or text), host:8888, http://host:8888/."""
+    url = str(url).strip()
     if url.isdigit():
         return f"ws://127.0.0.1:{url}"
     if "://" not in url:
@@ -240,7 +240,7 @@ def _closed(name: str, e: ConnectionClosed) -> Closed:
 class Client:
     """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+    def __init__(self, url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
                  reconnect: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r}: use float64 or float32")
@@ -791,7 +791,7 @@ class Watch:
         await self.close()
 
 
-def connect(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+def connect(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
             reconnect: bool = False) -> Client:
     """A client for the port at `url`: `async with connect() as cs` (or `cs = await connect()`).
 
@@ -953,7 +953,7 @@ class SyncClient:
         self.close()
 
 
-def connect_sync(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+def connect_sync(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
                  reconnect: bool = False) -> SyncClient:
     """connect() for blocking code: `with connect_sync() as cs: for v in cs.subscribe("klfo"): ...`
 
