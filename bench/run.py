@@ -25,11 +25,16 @@ recorder sees it, on one clock (CLOCK_REALTIME: time.time() here, Date.now()
 in the worklet).  Each k-cycle's time comes from a k-rate counter this
 process receives from Csound over loopback (bench_soundcard says how).
 Underruns are player.stats()'s; the audio thread's CPU is read from /proc.
+
+The channel rows (ours only: the original has no channels) speak the control
+socket (subprotocol csws.control) as pages do, from this process: JSON `set`
+and `watch`.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -265,6 +270,202 @@ def bench_round_trip(impl: str, n: int, separate: bool) -> dict:
         run.wait(dur + 10)
     return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
             "exit": run.exit_after_score()}
+
+
+# ------------------------------------------------ Csound's channels (csws.control)
+
+
+async def connect_control(port: int):
+    """A page on the port's control socket, past the server's hello."""
+    ws = await connect_var(port, "csws.control")
+    hello = json.loads(await ws.recv())
+    if hello.get("op") != "hello":
+        raise RuntimeError(f"no hello on the control socket: {hello}")
+    return ws
+
+
+def bench_channel_rtt(impl: str, n: int) -> dict:
+    """web -> Csound -> web through a channel, beside a variable's k echo in the same run.
+
+    Each k-cycle the orchestra copies channel "ping" to "pong" (chnget, chnset) and kin to
+    kout (receive then send opcode: both leave in the k-cycle they arrived in).  A page
+    `set`s ping and waits for the `values` push that brings pong back; a pair of variable
+    clients sends kin and waits for kout.  The two alternate, under the same load.
+    """
+    port = free_port()
+    orc = f"""instr 1
+  kin websocket {port}
+  kout = kin
+  kd websocket {port}, kout
+  kping chnget "ping"
+  chnset kping, "pong"
+endin"""
+    dur = round(6 + n / 100)
+    run = Run(impl, orc, f"i1 0 {dur}", REALTIME).start()
+
+    async def main() -> tuple[list[float], list[float]]:
+        tx = await connect_var(port, "kin")
+        rx = await connect_var(port, "kout")
+        page = await connect_control(port)
+        await page.send(json.dumps({"op": "watch", "names": ["pong"]}))
+        chan, var = [], []
+        for i in range(1, n + 21):
+            v = float(i)
+            async with asyncio.timeout(5):
+                t0 = time.perf_counter()
+                await page.send(json.dumps({"op": "set", "values": {"ping": v}}))
+                while (m := json.loads(await page.recv())).get("values", {}).get("pong") != v:
+                    if m.get("op") == "error":
+                        raise RuntimeError(f"{impl}: {m}")
+                t1 = time.perf_counter()
+                time.sleep(0.002 * np.random.random())  # land anywhere in the k-cycle (bench_round_trip)
+                t2 = time.perf_counter()
+                await tx.send(np.array([v]).tobytes())
+                while np.frombuffer(await rx.recv(), np.float64)[0] != v:
+                    pass
+                t3 = time.perf_counter()
+            if i > 20:  # warm-up
+                chan.append(t1 - t0)
+                var.append(t3 - t2)
+            time.sleep(0.002 * np.random.random())
+        for ws in (tx, rx, page):
+            await ws.close()
+        return chan, var
+
+    try:
+        chan, var = asyncio.run(main())
+    finally:
+        run.wait(dur + 10)
+    pct = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+    return {"p50": pct(chan, 50), "p99": pct(chan, 99), "var_p50": pct(var, 50), "var_p99": pct(var, 99),
+            "exit": run.exit_after_score()}
+
+
+FAN_PAGES, FAN_CHANNELS = 100, 20
+
+
+def fan_orc(port: int, kcycles: int) -> str:
+    """Channels c0..c19 change every k-cycle for `kcycles` k-cycles once a page sets "go" to 1
+    (c<j> = 100 * count + j); "go" set to 2 ends the performance."""
+    chans = range(FAN_CHANNELS)
+    declare = "".join(f'chn_k "c{j}", 2\n' for j in chans)
+    change = "".join(f'    chnset 100 * kcount + {j}, "c{j}"\n' for j in chans)
+    return f"""websocket_ui {port}
+chn_k "go", 1
+{declare}instr 1
+  kgo chnget "go"
+  kcount init 0
+  if kgo == 1 && kcount < {kcycles} then
+    kcount += 1
+{change}    printf "FINAL %d\\n", kcount == {kcycles} ? 1 : 0, kcount
+  elseif kgo == 2 then
+    event "e", 0, 0
+  endif
+endin"""
+
+
+def _csound_pid(run: Run) -> int:
+    """Csound's process: GNU time's child, when the run goes through time."""
+    if not TIME:
+        return run.proc.pid
+    kids = Path(f"/proc/{run.proc.pid}/task/{run.proc.pid}/children").read_text().split()
+    return int(kids[0])
+
+
+def bench_channel_fan(impl: str, seconds: float) -> dict:
+    """FAN_PAGES pages each watching FAN_CHANNELS channels that change every k-cycle.
+
+    Csound's process CPU (utime + stime per wall second, from /proc) in three windows:
+    before any page (1 s), every page watching and nothing changing (1 s), and while the
+    channels change (`seconds`).  Then each page's last value of each channel is checked
+    against the final one Csound printed, and its messages and values counted.
+    """
+    port = free_port()
+    kcycles = round(seconds * KR)
+    # More pages than the default CSWS_MAX_CLIENTS (64) allows on one port.
+    run = Run(impl, fan_orc(port, kcycles), "i1 0 3600", REALTIME,
+              env={"CSWS_MAX_CLIENTS": str(FAN_PAGES + 8)}).start()
+    tick = os.sysconf("SC_CLK_TCK")
+    stat = None
+
+    def cpu() -> tuple[float, float, float]:
+        """(wall, Csound's CPU, this process's CPU) now."""
+        return time.monotonic(), _cpu_ticks(stat) / tick, time.process_time()
+
+    def rate(a, b) -> tuple[float, float]:
+        return (b[1] - a[1]) / (b[0] - a[0]), (b[2] - a[2]) / (b[0] - a[0])
+
+    names = [f"c{j}" for j in range(FAN_CHANNELS)]
+    final = {n: 100.0 * kcycles + j for j, n in enumerate(names)}
+
+    async def watch(ws) -> dict:
+        """A page watches every channel: the values at once."""
+        await ws.send(json.dumps({"op": "watch", "names": names}))
+        m = json.loads(await ws.recv())
+        if m.get("op") != "values":
+            raise RuntimeError(f"{impl}: {m}")
+        return {"last": m["values"], "messages": 0, "values": 0}
+
+    async def page(ws, got: dict) -> None:
+        """Every `values` push until the final ones: counted, the last of each channel kept."""
+        while got["last"] != final:
+            m = json.loads(await ws.recv())
+            if m.get("op") != "values":
+                raise RuntimeError(f"{impl}: {m}")
+            got["messages"] += 1
+            got["values"] += len(m["values"])
+            got["last"].update(m["values"])
+
+    async def main() -> dict:
+        nonlocal stat
+        run.wait_for(r"csws: websocket server on|csws: the piece's page")
+        stat = Path(f"/proc/{_csound_pid(run)}/stat")
+        c0 = cpu()
+        await asyncio.sleep(1.0)
+        c1 = cpu()
+        conns = [await connect_control(port) for _ in range(FAN_PAGES)]
+        got = [await watch(ws) for ws in conns]
+        tasks = [asyncio.ensure_future(page(ws, g)) for ws, g in zip(conns, got)]
+        c2 = cpu()
+        await asyncio.sleep(1.0)
+        c3 = cpu()
+        await conns[0].send(json.dumps({"op": "set", "values": {"go": 1}}))
+        deadline = time.monotonic() + seconds + 20
+        while run.when(r"FINAL \d") is None:
+            if not run._reader.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{impl}: no FINAL in:\n{run.output[-2000:]}")
+            await asyncio.sleep(0.005)
+        c4 = cpu()
+        t_final = run.when(r"FINAL \d")
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.gather(*tasks)
+        except TimeoutError:
+            pass
+        caught = time.monotonic() - t_final
+        for t in tasks:
+            t.cancel()
+        await conns[0].send(json.dumps({"op": "set", "values": {"go": 2}}))
+        for ws in conns:
+            await ws.close()
+        window = c4[0] - c3[0]
+        return {"alone": rate(c0, c1), "watching": rate(c2, c3), "changing": rate(c3, c4), "window": window,
+                "caught": caught, "got": got, "load": os.getloadavg()[0]}
+
+    try:
+        r = asyncio.run(main())
+    finally:
+        run.wait(30)
+    m = re.search(r"FINAL (\d+)", run.output)
+    if m is None or int(m.group(1)) != kcycles:
+        raise RuntimeError(f"{impl}: Csound's final count is not {kcycles}:\n{run.output[-2000:]}")
+    got = r["got"]
+    seen = sum(g.get("last") == final for g in got)
+    per_s = np.array([g["messages"] for g in got]) / r["window"]  # with the few of the catch-up after it
+    sent = re.search(r"csws\.control \(channels\): received (\d+), rejected (\d+), sent (\d+)", run.output)
+    return {**r, "seen": seen, "changes": kcycles, "per_s_min": float(per_s.min()), "per_s_mean": float(per_s.mean()),
+            "values_per_channel": float(np.mean([g["values"] for g in got])) / FAN_CHANNELS,
+            "sent": int(sent.group(3)) if sent else None, "exit": run.exit_after_score()}
 
 
 # ------------------------------------------------------------ a-rate arrays
@@ -740,7 +941,8 @@ def bench_soundcard(impl: str, seconds: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    sections = ["startup", "rtt", "a64", "fan", "stall", "offline", "idle", "memory", "soundcard"]
+    sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "channel-fan", "stall", "offline", "idle", "memory",
+                "soundcard"]
     ap.add_argument("--only", choices=sections, action="append")
     args = ap.parse_args()
     q = args.quick
@@ -784,6 +986,16 @@ def main() -> int:
         row("round trip k echo, receive then send opcode (p50 / p99)",
             *(f"{ms(sep[i]['p50'])} / {ms(sep[i]['p99'])}" for i in sep), "n/a (one opcode per port)",
             "<= 1.0 / 2.0 ms")
+    if "channel-rtt" in want:
+        print("round trip through a channel...", flush=True)
+        n = 150 if q else 400
+        r = {i: bench_channel_rtt(i, n) for i in ("ours6", "ours7")}
+        for i in r:
+            note_exit(i, r[i])
+        row("round trip through a channel: page `set`, chnget -> chnset, `watch` push (p50 / p99)",
+            *(f"{ms(x['p50'])} / {ms(x['p99'])}" for x in r.values()), "n/a (no channels)")
+        row("  the same run, interleaved: k echo, receive then send opcode (p50 / p99)",
+            *(f"{ms(x['var_p50'])} / {ms(x['var_p99'])}" for x in r.values()), "n/a (one opcode per port)")
     if "a64" in want:
         print("a[64] stream...", flush=True)
         secs = 2 if q else 5
@@ -809,6 +1021,28 @@ def main() -> int:
             note_exit(i, r[i])
         row("16 clients on one a-rate variable: fraction each gets (min / mean)",
             *each(lambda i, x: f"{x['fraction_min']:.1%} / {x['fraction_mean']:.1%}", r), "100%")
+    if "channel-fan" in want:
+        from csws.serve.control import POLL_FLOOR
+
+        secs = 2 if q else 4
+        poll = 1 / max(KSMPS / SR, POLL_FLOOR)
+        print(f"{FAN_PAGES} pages x {FAN_CHANNELS} channels...", flush=True)
+        r = {i: bench_channel_fan(i, secs) for i in ("ours6", "ours7")}
+        for i in r:
+            note_exit(i, r[i])
+        row(f"{FAN_PAGES} pages watching {FAN_CHANNELS} channels that change every k-cycle ({secs} s): "
+            "Csound's process, CPU s per s",
+            *(f"{x['changing'][0]:.2f} (pages watching, no change: {x['watching'][0]:.2f}; no page: "
+              f"{x['alone'][0]:.2f})" for x in r.values()), "n/a (no channels)")
+        row("  pages whose last value of every channel is Csound's final one",
+            *(f"{x['seen']}/{FAN_PAGES}, {ms(x['caught'])} after Csound printed its last change"
+              for x in r.values()), "n/a",
+            f"{FAN_PAGES}/{FAN_PAGES}")
+        row(f"  messages per page per second (poll: {poll:.0f}/s at most), values per channel of changes",
+            *(f"{x['per_s_mean']:.0f} (min {x['per_s_min']:.0f}), {x['values_per_channel']:.0f} of "
+              f"{x['changes']} (server sent {x['sent']})" for x in r.values()), "n/a")
+        row("  the pages' process (this one), CPU s per s",
+            *(f"{x['changing'][1]:.2f} (load {x['load']:.2f})" for x in r.values()), "n/a")
     if "stall" in want:
         secs = 5 if q else 20
         print(f"notes starting and ending, {secs} s...", flush=True)

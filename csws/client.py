@@ -6,6 +6,8 @@
         async for block in cs.subscribe("aArr"):   # a[3]: float64 (3, ksmps)
             ...
         await cs.send("kfreq", 440)
+        await cs.set_channel("cutoff", 2000)       # Csound's named channels
+        await cs.score("i 2 0 1")
 
     with connect_sync() as cs:                     # scripts and notebooks
         for value in cs.subscribe("klfo"):
@@ -14,20 +16,24 @@
 The wire (docs/protocol.md): one websocket per variable, named by its
 subprotocol; numbers as little-endian floats, strings as text.  /csws.json
 tells each variable's type and shape, which decides how a frame is decoded
-and what send() accepts.
+and what send() accepts.  Csound's named channels, score events and code go
+over one more websocket, subprotocol csws.control: JSON requests matched to
+their answers by id.
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
+import numbers
 import random
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Union
+from dataclasses import dataclass, fields
+from typing import Any, Generic, Self, TypeVar, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -37,10 +43,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from csws.cli import commands
 from csws._frames import deinterleave_frame, interleave_array
+from csws.protocol.control import MAX_MESSAGE as CONTROL_MAX_MESSAGE
+from csws.protocol.control import SUBPROTOCOL as CONTROL
 
 __all__ = [
-    "DEFAULT_URL", "Client", "Closed", "CswsError", "Frame", "Refused", "Subscription", "SyncClient",
-    "SyncSubscription", "Unreachable", "Variable", "connect", "connect_sync",
+    "DEFAULT_URL", "Channel", "Client", "Closed", "ControlError", "CswsError", "Frame", "Refused",
+    "Subscription", "SyncClient", "SyncSubscription", "SyncWatch", "Unreachable", "Variable", "Watch",
+    "connect", "connect_sync",
 ]
 
 DEFAULT_URL = commands.DEFAULT_URL  # defined there so that `csws run` need not load this module
@@ -51,6 +60,8 @@ QUEUE_SECONDS = 0.25  # messages a slow reader may have waiting here, like the s
 RETRY_MIN, RETRY_MAX = 0.25, 5.0  # reconnect back-off, seconds (as csws.js)
 
 Frame = Union[float, np.ndarray, str]
+ChannelValue = Union[float, str]
+T = TypeVar("T")
 
 
 class CswsError(Exception):
@@ -84,6 +95,16 @@ class Closed(CswsError):
         super().__init__(text)
 
 
+class ControlError(CswsError):
+    """The server refused a control request: an unknown channel, a value of the wrong type, a
+    refused score statement, code while code is not allowed...  The text is the server's."""
+
+    def __init__(self, op: str, reason: str) -> None:
+        self.op = op
+        self.reason = reason
+        super().__init__(reason)
+
+
 @dataclass(frozen=True)
 class Variable:
     """One variable as /csws.json describes it."""
@@ -113,9 +134,45 @@ class Variable:
         return self.shape
 
 
-def _normalise(url: str) -> str:
-    """ws[s]:// URL from the forms people type: 8888, host:8888, http://host:8888/."""
-    url = url.strip()
+@dataclass(frozen=True)
+class Channel:
+    """One of Csound's named channels, with the hints chn_k (or chnparams) gave it."""
+
+    name: str
+    type: str  # "control" (a number) or "string"
+    direction: str  # "from_web" (Csound reads it), "to_web" (Csound writes it) or "both"
+    default: float | None = None  # the hints: None (all four) when the channel has none
+    min: float | None = None
+    max: float | None = None
+    behaviour: str | None = None  # "integer", "linear" or "exponential"
+    x: int = 0
+    y: int = 0
+    width: int = 0
+    height: int = 0
+    attributes: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Channel:
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+def _channel_value(name: str, value: Any) -> ChannelValue:
+    """A value for set_channel() as the wire takes it: a str, or a finite number as a float."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Real) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"channel {name} takes a finite number or a str; got {value!r:.80}")
+
+
+def _from_wire(value: float | str | None) -> ChannelValue:
+    """A channel's value as the server sent it; null (a nan or inf, which JSON lacks) is nan."""
+    return value if isinstance(value, str) else math.nan if value is None else float(value)
+
+
+def _normalise(url: str | int) -> str:
+    """ws[s]:// URL from the forms people type: 8888 (a number or text), host:8888, http://host:8888/."""
+    url = str(url).strip()
     if url.isdigit():
         return f"ws://127.0.0.1:{url}"
     if "://" not in url:
@@ -183,7 +240,7 @@ def _closed(name: str, e: ConnectionClosed) -> Closed:
 class Client:
     """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+    def __init__(self, url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
                  reconnect: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r}: use float64 or float32")
@@ -195,6 +252,9 @@ class Client:
         self.variables: dict[str, Variable] = {}
         self._senders: dict[str, ClientConnection] = {}
         self._subscriptions: set[Subscription] = set()
+        self._control: _Control | None = None  # opened on first use
+        self._control_lock = asyncio.Lock()  # so that concurrent first uses open one socket
+        self._watches: set[Watch] = set()
 
     @property
     def sr(self) -> float:
@@ -240,11 +300,12 @@ class Client:
             raise CswsError(f"{name} is not on offer at {self.url}; on offer: {offer}")
         return var
 
-    async def _open(self, name: str, direction: str, options: dict[str, str],
+    async def _open(self, name: str, direction: str | None, options: dict[str, str],
                     queue: int = 16) -> ClientConnection:
         """The websocket to one variable going `direction` ("to_web": we receive; the server
-        closes the other way round with 1008), or Refused / Unreachable with the server's words."""
-        url = self._ws_url({"direction": direction, **options})
+        closes the other way round with 1008), or to the control socket (direction None);
+        Refused / Unreachable with the server's words."""
+        url = self._ws_url({**({"direction": direction} if direction else {}), **options})
         try:
             return await ws_connect(url, subprotocols=[name], compression=None, open_timeout=OPEN_TIMEOUT,
                                     max_size=None, max_queue=queue, close_timeout=1.0)
@@ -344,10 +405,92 @@ class Client:
                 if not self.reconnect or again:
                     raise _closed(name, e) from None
 
+    # ---- Csound's channels, score and code: the control socket ----
+
+    async def _control_socket(self) -> _Control:
+        async with self._control_lock:
+            if self._control is None or self._control.lost is not None:
+                ws = await self._open(CONTROL, None, {})
+                try:
+                    async with asyncio.timeout(OPEN_TIMEOUT):
+                        hello = json.loads(await ws.recv())
+                    if not isinstance(hello, dict) or hello.get("op") != "hello":
+                        raise ValueError(f"{hello!r:.80}")
+                except ConnectionClosed as e:
+                    raise _closed(CONTROL, e) from None
+                except (ValueError, TimeoutError) as e:
+                    await ws.close()
+                    raise CswsError(f"{self.url} ({CONTROL}) did not greet as a csws control socket ({e!r:.80})") \
+                        from None
+                self._control = _Control(ws)
+            return self._control
+
+    async def control(self, op: str, **fields: Any) -> Any:
+        """One request on the control socket (docs/protocol.md), e.g. control("get", names=["freq"]):
+        the answer's `ok`, or ControlError with the server's sentence.  The methods below use it."""
+        return await (await self._control_socket()).request(op, **fields)
+
+    async def channel(self, name: str) -> ChannelValue:
+        """A channel's value now: a float (control channel) or a str (string channel)."""
+        values = await self.control("get", names=[name])
+        return _from_wire(values[name])
+
+    async def set_channel(self, name: str, value: float | str) -> None:
+        """Write a channel: a number to a control channel, a str to a string channel."""
+        await self.set_channels({name: value})
+
+    async def set_channels(self, values: dict[str, float | str]) -> None:
+        """Write several channels at once; if any name or value is wrong, none is written."""
+        await self.control("set", values={n: _channel_value(n, v) for n, v in values.items()})
+
+    async def channels(self) -> list[Channel]:
+        """Csound's control and string channels now, with their hints."""
+        return [Channel.from_json(c) for c in await self.control("list")]
+
+    def watch(self, *names: str) -> Watch:
+        """An async iterator of {name: value} dicts of the channels that changed; the first holds
+        every watched channel's current value.  No names: every channel, also those made later.
+
+        It starts when iterated, or at once as `async with cs.watch(name) as changes`.
+        """
+        w = Watch(self, names)
+        self._watches.add(w)
+        return w
+
+    async def score(self, text: str) -> None:
+        """Score lines for Csound to read (i, f, a, d, q, t, b, v statements), e.g. "i 1 0 3".
+        Statements that would end, jump or loop the score (e, s, x, r, m, n) or read files (#)
+        are refused with ControlError."""
+        await self.control("score", text=text)
+
+    async def compile_orc(self, code: str) -> None:
+        """Compile orchestra code (instruments, opcodes, globals) into the running Csound.
+
+        The server runs code only when its user allowed it (csws run --allow-code); otherwise,
+        or when the code does not compile, ControlError."""
+        await self.control("orc", text=code)
+
+    async def eval_code(self, code: str) -> float:
+        """Compile and run orchestra code once; the number its `return` gives (as compile_orc)."""
+        return _from_wire(await self.control("eval", text=code))
+
+    async def score_time(self) -> float:
+        """Csound's score time, in seconds."""
+        return float(await self.control("time"))
+
+    async def message(self, text: str) -> None:
+        """Print a line in Csound's console (as `csws page: text`)."""
+        await self.control("message", text=text)
+
     async def close(self) -> None:
-        """Close every subscription and sending socket."""
+        """Close every subscription, watch and socket."""
+        for w in self._watches:
+            w._end()
+        self._watches.clear()
+        control, self._control = self._control, None
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)),
-                             *(ws.close() for ws in self._senders.values()))
+                             *(ws.close() for ws in self._senders.values()),
+                             *([control.close()] if control is not None else []))
         self._senders.clear()
 
     async def _start(self) -> Client:
@@ -457,7 +600,198 @@ class Subscription:
         await self.close()
 
 
-def connect(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+_UNSEEN = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (a != a and b != b)  # a nan stays a nan: no news
+
+
+class _Control:
+    """A client's one control socket: requests matched to their answers by id, and the
+    server's `values` pushes handed to every watch on it."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.lost: ConnectionClosed | None = None  # set when the socket is gone
+        self.watches: set[Watch] = set()
+        self._ids = itertools.count(1)
+        # id -> (op, its answer: the message, or None when the socket went first)
+        self._pending: dict[int, tuple[str, asyncio.Future[dict | None]]] = {}
+        self._reader = asyncio.ensure_future(self._read())
+
+    def error(self) -> Closed:
+        assert self.lost is not None
+        return _closed(CONTROL, self.lost)
+
+    async def request(self, op: str, **fields: Any) -> Any:
+        if self.lost is not None:
+            raise self.error()
+        rid = next(self._ids)
+        text = json.dumps({"op": op, "id": rid, **fields}, ensure_ascii=False, allow_nan=False)
+        size = len(text.encode())
+        if size > CONTROL_MAX_MESSAGE:  # the server would close the socket (1009)
+            raise ValueError(f"{op}: a request of {size} bytes; the control socket takes at most "
+                             f"{CONTROL_MAX_MESSAGE}")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[rid] = (op, future)
+        try:
+            await self.ws.send(text)
+            answer = await future
+        except ConnectionClosed as e:
+            raise _closed(CONTROL, e) from None
+        finally:
+            del self._pending[rid]
+        if answer is None:
+            raise self.error()
+        if "error" in answer:
+            raise ControlError(op, str(answer["error"]))
+        return answer.get("ok")
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self.ws.recv()
+                try:
+                    msg = json.loads(message)
+                    rid = msg.get("id")
+                    pending = self._pending.get(rid) if isinstance(rid, int) else None
+                    values = ({n: _from_wire(v) for n, v in msg["values"].items()}
+                              if pending is None and msg.get("op") == "values" else None)
+                except (ValueError, TypeError, AttributeError, KeyError):
+                    await self.ws.close(1002, "a control message that is not what docs/protocol.md says")
+                    continue
+                if pending is not None:
+                    if not pending[1].done():  # done: its request was cancelled
+                        pending[1].set_result(msg)
+                elif values is not None:
+                    for w in list(self.watches):
+                        w._deliver(values)
+                # Nothing to do for the other pushes: `channels` (the list changed; a watch of every
+                # channel gets the new ones' values anyway) and errors of requests without an id.
+        except ConnectionClosed as e:
+            self.lost = e
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_result(None)
+        for w in list(self.watches):
+            w._wake.set()
+
+    async def unwatch(self, names: tuple[str, ...]) -> None:
+        """Tell the server what to stop sending now that a watch of `names` (() : every channel)
+        has ended and left this socket; the other watches on it go on."""
+        if any(not w.names for w in self.watches):
+            return  # another watch wants every channel
+        rest = set().union(*(w.names for w in self.watches))
+        if names:
+            if stop := sorted(set(names) - rest):
+                await self.request("unwatch", names=stop)
+        else:
+            await self.request("unwatch", names="*")  # that stops every channel for this socket,
+            if rest:
+                await self.request("watch", names=sorted(rest))  # so ask again for the others'
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self._reader
+
+
+class Watch:
+    """Changes of Csound's channels as an async iterator of {name: value} dicts.
+
+    The first dict holds every watched channel's current value; each next one the channels
+    that changed since, with their newest values: a slow reader skips values, it never falls
+    behind.  Raises Closed when the server closes (unless the client reconnects, which watches
+    again and goes on with what changed); ends when close() is called.
+    """
+
+    def __init__(self, client: Client, names: tuple[str, ...]) -> None:
+        self.client = client
+        self.names = names  # (): every channel, also those made later
+        self._control: _Control | None = None
+        self._changed: dict[str, ChannelValue] = {}  # arrived, not handed over yet
+        self._seen: dict[str, ChannelValue] = {}  # as last handed over
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    def _deliver(self, values: dict[str, ChannelValue]) -> None:
+        mine = values if not self.names else {n: values[n] for n in self.names if n in values}
+        if mine:
+            self._changed.update(mine)
+            self._wake.set()
+
+    def _end(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+    async def _start(self) -> None:
+        client, delay = self.client, RETRY_MIN
+        while True:
+            try:
+                control = await client._control_socket()
+                control.watches.add(self)  # before asking: the current values come before the answer
+                try:
+                    await control.request("watch", names=list(self.names) or "*")
+                except BaseException:
+                    control.watches.discard(self)
+                    raise
+                self._control = control
+                return
+            except (Unreachable, Refused, Closed) as e:
+                # Gone or not there yet: the piece may be starting (again).  401 and 403 will not change.
+                if not client.reconnect or isinstance(e, Refused) and e.status in (401, 403):
+                    raise
+            await asyncio.sleep(delay * random.uniform(0.75, 1.0))
+            delay = min(RETRY_MAX, delay * 2)
+
+    def __aiter__(self) -> AsyncIterator[dict[str, ChannelValue]]:
+        return self
+
+    async def __anext__(self) -> dict[str, ChannelValue]:
+        while not self._closed:
+            if self._control is None:
+                await self._start()
+                continue
+            # The socket's pushes are for every watch on it (a new watch makes the server send its
+            # channels' current values): hand over only what is news to this one.
+            news = {n: v for n, v in self._changed.items() if not _same(self._seen.get(n, _UNSEEN), v)}
+            self._changed.clear()
+            if news:
+                self._seen.update(news)
+                return news
+            if self._control.lost is not None:
+                lost, self._control = self._control, None
+                if not self.client.reconnect:
+                    self._closed = True
+                    raise lost.error()
+                continue
+            self._wake.clear()
+            await self._wake.wait()
+        raise StopAsyncIteration
+
+    async def close(self) -> None:
+        """Stop watching (the client's other watches go on)."""
+        self._end()
+        self.client._watches.discard(self)
+        control, self._control = self._control, None
+        if control is not None and control.lost is None:
+            control.watches.discard(self)
+            try:
+                await control.unwatch(self.names)
+            except Closed:  # the socket went meanwhile: nothing to stop
+                pass
+
+    async def __aenter__(self) -> Watch:
+        # Start now: changes made after this line are seen.
+        if self._control is None and not self._closed:
+            await self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def connect(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
             reconnect: bool = False) -> Client:
     """A client for the port at `url`: `async with connect() as cs` (or `cs = await connect()`).
 
@@ -495,21 +829,17 @@ class _LoopThread:
         self.loop.close()
 
 
-class SyncSubscription:
-    """A Subscription as a blocking iterator."""
+class _SyncIterator(Generic[T]):
+    """An async iterator of the client's (a Subscription, a Watch) as a blocking one."""
 
-    def __init__(self, runner: _LoopThread, sub: Subscription) -> None:
+    def __init__(self, runner: _LoopThread, sub: Subscription | Watch) -> None:
         self._runner = runner
         self._sub = sub
 
-    @property
-    def variable(self) -> Variable | None:
-        return self._sub.variable
-
-    def __iter__(self) -> Iterator[Frame]:
+    def __iter__(self) -> Iterator[T]:
         return self
 
-    def __next__(self) -> Frame:
+    def __next__(self) -> T:
         try:
             return self._runner.run(self._sub.__anext__())
         except StopAsyncIteration:
@@ -518,12 +848,24 @@ class SyncSubscription:
     def close(self) -> None:
         self._runner.run(self._sub.close())
 
-    def __enter__(self) -> SyncSubscription:
+    def __enter__(self) -> Self:
         self._runner.run(self._sub.__aenter__())
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SyncSubscription(_SyncIterator[Frame]):
+    """A Subscription as a blocking iterator of frames."""
+
+    @property
+    def variable(self) -> Variable | None:
+        return self._sub.variable
+
+
+class SyncWatch(_SyncIterator[dict[str, ChannelValue]]):
+    """A Watch as a blocking iterator of {name: value} dicts."""
 
 
 class SyncClient:
@@ -566,6 +908,39 @@ class SyncClient:
     def play(self, name: str, signal: np.ndarray | Iterable[np.ndarray], *, lead: float = 0.1) -> None:
         self._runner.run(self._client.play(name, signal, lead=lead))
 
+    def control(self, op: str, **fields: Any) -> Any:
+        return self._runner.run(self._client.control(op, **fields))
+
+    def channel(self, name: str) -> ChannelValue:
+        return self._runner.run(self._client.channel(name))
+
+    def set_channel(self, name: str, value: float | str) -> None:
+        self._runner.run(self._client.set_channel(name, value))
+
+    def set_channels(self, values: dict[str, float | str]) -> None:
+        self._runner.run(self._client.set_channels(values))
+
+    def channels(self) -> list[Channel]:
+        return self._runner.run(self._client.channels())
+
+    def watch(self, *names: str) -> SyncWatch:
+        return SyncWatch(self._runner, self._client.watch(*names))
+
+    def score(self, text: str) -> None:
+        self._runner.run(self._client.score(text))
+
+    def compile_orc(self, code: str) -> None:
+        self._runner.run(self._client.compile_orc(code))
+
+    def eval_code(self, code: str) -> float:
+        return self._runner.run(self._client.eval_code(code))
+
+    def score_time(self) -> float:
+        return self._runner.run(self._client.score_time())
+
+    def message(self, text: str) -> None:
+        self._runner.run(self._client.message(text))
+
     def close(self) -> None:
         if self._runner.thread.is_alive():
             self._runner.run(self._client.close())
@@ -578,7 +953,7 @@ class SyncClient:
         self.close()
 
 
-def connect_sync(url: str = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
+def connect_sync(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
                  reconnect: bool = False) -> SyncClient:
     """connect() for blocking code: `with connect_sync() as cs: for v in cs.subscribe("klfo"): ...`
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REALTIME, Performance, make_csd, patience
+from csws.protocol.pages import CSOUND_OBJECT
 from wsclient import connect_var, f64, frames
 
 
@@ -157,7 +158,8 @@ def test_csd_html_served_at_root(tmp_path, port):
         p.wait_for("websocket server on")
         status, headers, body = get(port, "/")
         assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
-        assert body == b"<!DOCTYPE html>\n" + page.encode()
+        # as written, with the csound object of HTML pieces first in its head (csws-csound.js)
+        assert body == b"<!DOCTYPE html>\n" + page.encode().replace(b"<head>", b"<head>" + CSOUND_OBJECT)
         assert b"CsInstruments" not in body
     finally:
         p.stop()

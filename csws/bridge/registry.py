@@ -165,7 +165,7 @@ def _started(port: Port, future) -> None:
 
 
 def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Settings,
-          host: tuple[str, int]) -> Port:
+          host: tuple[str, int] = ("", 6)) -> Port:
     try:
         port = Port(number, csound, logger, ksmps, sr, settings, host)
         port.config = _config.setdefault(csound, {})

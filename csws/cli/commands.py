@@ -3,7 +3,8 @@
 Each takes the port's address first, optionally (ws://host:port, host:port or
 a port number; default ws://127.0.0.1:8888): a Csound variable name cannot
 look like one, so `csws tail kval` and `csws tail 9000 kval` both work.  The
-token comes from --token or CSWS_TOKEN, as for `csws run`.
+token comes from --token or CSWS_TOKEN, as for `csws run`.  With --channel,
+tail and send take one of Csound's named channels instead of a variable.
 """
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ if TYPE_CHECKING:  # the client (numpy, websockets) loads when a command runs, n
 
     import numpy as np
 
-    from csws.client import Client, Variable
+    from csws.client import Channel, Client, Variable
 
 DEFAULT_URL = "ws://127.0.0.1:8888"
 COMMANDS = ("ls", "tail", "send")
 WAV_CHUNK_BLOCKS = 64  # blocks read from a sound file at a time
 _NAME = re.compile(r"[A-Za-z_]\w*")  # a Csound variable name; anything else is an address
+# A channel may be named anything: with --channel, an address is what looks like one (a port
+# number, a URL, host:port).
+_ADDRESS = re.compile(r"\d+|[A-Za-z][\w+.-]*://.*|[^\s:/]+:\d+|\[[0-9A-Fa-f:.]+\]:\d+")
 
 
 class CommandError(Exception):
@@ -34,16 +38,22 @@ class CommandError(Exception):
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The ls, tail and send subcommands, for csws.cli's parser."""
     token = {"default": os.environ.get("CSWS_TOKEN"), "help": "the server's token (default: $CSWS_TOKEN)"}
-    p = sub.add_parser("ls", help="list what a running piece offers on a port: name, direction, type, shape")
+    channel = {"action": "store_true", "help": "NAME is one of Csound's named channels, not a variable"}
+    p = sub.add_parser("ls", help="list what a running piece offers on a port: its variables (name, direction, "
+                                  "type, shape), then Csound's channels (name, direction, type, hints)")
     p.add_argument("url", nargs="?", default=DEFAULT_URL, help=f"the port's address ({DEFAULT_URL})")
     p.add_argument("--token", **token)
-    p = sub.add_parser("tail", help="print a variable's frames as they arrive")
+    p = sub.add_parser("tail", help="print a variable's frames as they arrive (--channel: a channel's values "
+                                    "as it changes)")
     p.add_argument("where", nargs="+", metavar="[URL] NAME")
-    p.add_argument("--count", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--channel", **channel)
+    p.add_argument("--count", type=int, metavar="N", help="stop after N frames (values)")
     p.add_argument("--json", action="store_true", help="one JSON value a line (arrays nested as shaped)")
     p.add_argument("--token", **token)
-    p = sub.add_parser("send", help="send a number, an array (several values), a string, or a .wav file")
+    p = sub.add_parser("send", help="send a number, an array (several values), a string, or a .wav file "
+                                    "(--channel: write a channel)")
     p.add_argument("where", nargs="*", metavar="[URL] NAME VALUE")
+    p.add_argument("--channel", **channel)
     p.add_argument("--wav", metavar="FILE", help="stream a PCM .wav file into an a-rate input in real time")
     p.add_argument("--scale", type=float, default=1.0, metavar="FULL",
                    help="the value of full scale for --wav: the piece's 0dbfs (1)")
@@ -59,15 +69,21 @@ def main(ns: argparse.Namespace) -> int:
     try:
         if ns.command == "ls":
             return asyncio.run(ls(ns.url, ns.token))
-        url, rest = _split(ns.where)
+        url, rest = _split(ns.where, ns.channel)
+        what = "channel" if ns.channel else "variable"
         if not rest:
-            raise CommandError("name a variable" + (", then the values to send" if ns.command == "send" else ""))
+            raise CommandError(f"name a {what}" + (", then the values to send" if ns.command == "send" else ""))
         if ns.command == "tail":
             if len(rest) > 1:
-                raise CommandError(f"one variable at a time (got {' '.join(rest)})")
+                raise CommandError(f"one {what} at a time (got {' '.join(rest)})")
             if ns.count is not None and ns.count < 1:
                 raise CommandError("--count: at least 1")
-            return asyncio.run(tail(url, rest[0], ns.token, ns.count, ns.json))
+            watch = tail_channel if ns.channel else tail
+            return asyncio.run(watch(url, rest[0], ns.token, ns.count, ns.json))
+        if ns.channel:
+            if ns.wav is not None:
+                raise CommandError("--wav streams into a-rate variables, not channels")
+            return asyncio.run(send_channel(url, rest[0], rest[1:], ns.token))
         return asyncio.run(send(url, rest[0], rest[1:], ns.token, ns.wav, ns.scale))
     except (CommandError, CswsError, ValueError) as e:
         print(f"csws {ns.command}: {e}", file=sys.stderr)
@@ -79,9 +95,9 @@ def main(ns: argparse.Namespace) -> int:
         return 0
 
 
-def _split(args: list[str]) -> tuple[str, list[str]]:
+def _split(args: list[str], channel: bool = False) -> tuple[str, list[str]]:
     """(address, the rest) of `[URL] NAME ...`."""
-    if args and not _NAME.fullmatch(args[0]):
+    if args and (_ADDRESS.fullmatch(args[0]) if channel else not _NAME.fullmatch(args[0])):
         return args[0], args[1:]
     return DEFAULT_URL, args
 
@@ -92,16 +108,39 @@ def shape_text(var: Variable) -> str:
     return "x".join(map(str, shape)) if shape else "-"
 
 
+def _hint(value: float | str | None) -> str:
+    """A channel's hint as text: 440, 0.5; '-' when it has none."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return repr(float(value)).removesuffix(".0")
+
+
+def channel_row(ch: Channel) -> list[str]:
+    """name, direction, type, default, min, max, behaviour."""
+    return [ch.name, ch.direction, ch.type, *map(_hint, (ch.default, ch.min, ch.max, ch.behaviour))]
+
+
+def _print_table(sections: list[list[list[str]]]) -> None:
+    """Rows in columns two spaces apart: name, direction and type as wide as in any section, the
+    other columns as in their own section; the last unpadded."""
+    lead = [max((len(r[c]) for rows in sections for r in rows), default=0) for c in range(3)]
+    for rows in sections:
+        widths = lead + [max(len(r[c]) for r in rows) for c in range(3, len(rows[0]) - 1)] if rows else []
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+
+
 async def ls(url: str, token: str | None) -> int:
     from csws.client import connect
 
     async with connect(url, token=token) as cs:
-        rows = [(v.name, v.direction, v.type, shape_text(v)) for v in cs.variables.values()]
-    if not rows:
+        variables = [[v.name, v.direction, v.type, shape_text(v)] for v in cs.variables.values()]
+        channels = [channel_row(ch) for ch in await cs.channels()]
+    if not variables and not channels:
         print(f"csws ls: nothing on offer at {cs.url} (yet)", file=sys.stderr)
-    widths = [max(len(r[c]) for r in rows) for c in range(3)] if rows else []
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+    _print_table([variables, channels])
     return 0
 
 
@@ -131,6 +170,44 @@ async def tail(url: str, name: str, token: str | None, count: int | None, as_jso
                 # An i-rate variable sends its one value on connecting, and nothing after.
                 if seen == count or (sub.variable is not None and sub.variable.rate == "i"):
                     break
+    return 0
+
+
+async def tail_channel(url: str, name: str, token: str | None, count: int | None, as_json: bool) -> int:
+    from csws.client import connect
+
+    async with connect(url, token=token) as cs:
+        seen = 0
+        async with cs.watch(name) as changes:
+            async for values in changes:  # the first: the current value
+                print(format_frame(values[name], as_json), flush=True)
+                seen += 1
+                if seen == count:
+                    break
+    return 0
+
+
+async def send_channel(url: str, name: str, values: list[str], token: str | None) -> int:
+    from csws.client import connect
+
+    async with connect(url, token=token) as cs:
+        channels = {ch.name: ch for ch in await cs.channels()}
+        ch = channels.get(name)
+        if ch is None:
+            raise CommandError(f"no channel named {name!r} at {cs.url}; Csound's channels: "
+                               f"{', '.join(sorted(channels)) or 'none yet'}")
+        if not values:
+            raise CommandError(f"give a value to send to channel {name}")
+        if ch.type == "string":
+            await cs.set_channel(name, " ".join(values))
+            return 0
+        if len(values) != 1:
+            raise CommandError(f"channel {name} (control) takes 1 number; got {len(values)} values")
+        try:
+            number = float(values[0])
+        except ValueError as e:
+            raise CommandError(f"channel {name} (control) takes a number: {e}") from None
+        await cs.set_channel(name, number)
     return 0
 
 

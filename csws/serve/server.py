@@ -260,7 +260,7 @@ class PortServer:
         ]
         if not any(self._offers(p) for p in offered):
             asked = ", ".join(offered) or "none"
-            on_offer = ", ".join([*sorted(self.variables), control_protocol.SUBPROTOCOL])
+            on_offer = ", ".join(sorted(self.variables)) or "nothing yet"  # (and csws.control, always)
             body = f"csws: no variable named by the subprotocol ({asked}); on offer: {on_offer}\n"
             # A browser sees only 1006, never this body: Csound's console has to say it.
             self._warn("subprotocol", f"csws: port {self.port}: refused a websocket asking for {asked} "

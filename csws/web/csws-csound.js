@@ -71,6 +71,7 @@
       this._unreachable = false; // said so since the socket last opened
       this._nextId = 1;
       this._pending = new Map(); // id -> request sent and not answered yet
+      this._unanswered = new Map(); // channel -> sets of it sent and not answered yet
       this._outbox = []; // requests and messages made while the socket was not open, in order
       this._sets = new Map(); // name -> value set and not sent yet: latest wins
       this._setsScheduled = false;
@@ -308,7 +309,9 @@
       const fresh = {};
       let any = false;
       for (const [name, value] of Object.entries(values)) {
-        if (this._sets.has(name)) continue;
+        // The server answers a set once it has written it: until then a value it pushes may
+        // have been read before (a watch's first values), and is older than the page's.
+        if (this._sets.has(name) || this._unanswered.has(name)) continue;
         this.values.set(name, value);
         fresh[name] = value;
         any = true;
@@ -365,12 +368,28 @@
       if (this._sets.size === 0 || !this.isOpen) return;
       const values = Object.fromEntries(this._sets);
       this._sets.clear();
+      const answered = this._sent(Object.keys(values));
       this._transmit({
         message: { op: "set", values, id: this._nextId++ },
-        resolve: () => {},
-        reject: (e) => this._setFailed(values, e),
-        lost: () => {}, // sent: Csound has it, or the server went away with it
+        resolve: answered,
+        reject: (e) => {
+          answered();
+          this._setFailed(values, e);
+        },
+        lost: answered, // sent: Csound has it, or the server went away with it
       });
+    }
+
+    // Count sets of these channels under way; the function returned says one was answered.
+    _sent(names) {
+      for (const name of names) this._unanswered.set(name, (this._unanswered.get(name) || 0) + 1);
+      return () => {
+        for (const name of names) {
+          const n = this._unanswered.get(name) - 1;
+          if (n > 0) this._unanswered.set(name, n);
+          else this._unanswered.delete(name);
+        }
+      };
     }
 
     // The server writes none of a set's values if one is wrong: send the others again one by
@@ -384,11 +403,15 @@
       for (const name of names) {
         if (!this.isOpen) return; // closing: lost, like values sent just before a close
         if (this._sets.has(name) || !Object.is(this.values.get(name), values[name])) continue;
+        const answered = this._sent([name]);
         this._transmit({
           message: { op: "set", values: { [name]: values[name] }, id: this._nextId++ },
-          resolve: () => {},
-          reject: (e) => this._report(e.message),
-          lost: () => {},
+          resolve: answered,
+          reject: (e) => {
+            answered();
+            this._report(e.message);
+          },
+          lost: answered,
         });
       }
     }
