@@ -167,9 +167,14 @@ def number(pg, name):
     return pg.get_by_role("spinbutton", name=name, exact=True)
 
 
-def said(p, name: str, value: str) -> None:
-    """Csound printed that it got `value` on `name`: a number as %.10g, or a string in <>."""
-    p.wait_for(rf"(?m)^(?:\x1b\[m)*{re.escape(name)}(=| <){re.escape(value)}>?$")  # after colour codes
+def printed(name: str, value: str) -> str:
+    """The line Csound prints when it gets `value` on `name`: a number as %.10g, a string in <>."""
+    return rf"^(?:\x1b\[m)*{re.escape(name)}(?:={re.escape(value)}| <{re.escape(value)}>)$"
+
+
+def said(p, name: str, value: str, after: tuple[str, str] | None = None) -> None:
+    """Csound printed that it got `value` on `name` (after it got after[1] on after[0])."""
+    p.wait_for("(?ms)" + (printed(*after) + ".*" if after else "") + printed(name, value))
 
 
 def test_every_control_found_by_its_name_with_its_declared_range(surface, port):
@@ -342,6 +347,20 @@ def test_two_pages_follow_each_other_and_a_reload_keeps_the_values(surface):
     expect(number(b, "freq")).to_have_value("880")
     expect(number(b, "pan")).to_have_value("-0.25")
     expect(number(b, "kpitch")).to_have_value("330")
+    # A preset keeps every control; recalling it sends them again.
+    a.once("dialog", lambda d: d.accept("evening"))
+    a.get_by_role("button", name="Save as…").click()
+    expect(a.get_by_role("combobox", name="preset")).to_have_value("evening")
+    number(a, "gain").fill("0.5")
+    number(a, "gain").press("Enter")
+    number(a, "kpitch").fill("440")
+    number(a, "kpitch").press("Enter")
+    said(p, "kpitch", "440")
+    a.get_by_role("button", name="Recall").click()
+    said(p, "gain", "0.75", after=("gain", "0.5"))
+    said(p, "kpitch", "330", after=("kpitch", "440"))
+    expect(number(a, "gain")).to_have_value("0.75")
+    expect(number(b, "gain")).to_have_value("0.75")
     assert a.errors == b.errors == other.errors == []
 
 
@@ -381,7 +400,8 @@ def test_a_phone_by_touch(surface):
 
 
 def test_surface_beside_a_page_of_its_own(browser, perform, port, tmp_path):
-    """/csws/surface serves the surface also when / serves the piece's own page."""
+    """/csws/surface serves the surface also when / serves the piece's own page; the page tells when
+    Csound has gone."""
     own = tmp_path / "own.html"
     own.write_text("<!DOCTYPE html><title>my page</title><p>mine</p>")
     p = perform(piece(port), "i1 0 60", ksmps=KSMPS, env={"CSWS_INDEX_HTML": str(own)})
@@ -394,6 +414,10 @@ def test_surface_beside_a_page_of_its_own(browser, perform, port, tmp_path):
         pg.goto(f"http://127.0.0.1:{port}/csws/surface")
         expect(pg.get_by_role("status", name="connection")).to_have_text("live", timeout=ms(20))
         expect(slider(pg, "freq")).to_have_count(1)
+        # Csound gone: the page says so, and why it cannot reconnect.
+        p.stop()
+        expect(pg.get_by_role("status", name="connection")).to_have_text("reconnecting")
+        expect(pg.get_by_role("log", name="errors")).to_contain_text("cannot open the control socket")
     finally:
         context.close()
 

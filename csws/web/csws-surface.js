@@ -133,7 +133,8 @@ function h(tag, attrs = {}, ...children) {
 function card(section, name, kind, wide = false) {
   const id = `n${++uid}`;
   const el = h("div", { class: wide ? "card wide" : "card" },
-    h("div", { class: "head" }, h("span", { class: "name", id, title: name }, name), h("span", { class: "kind" }, kind)));
+    h("div", { class: "head" }, h("span", { class: "name", id, title: name }, name),
+      h("span", { class: "kind" }, kind)));
   $(section).append(el);
   return { el, id };
 }
@@ -186,8 +187,8 @@ class NumberControl {
     this.number = h("input", { type: "number", "aria-labelledby": nameId,
       onchange: () => {
         const v = Number(this.number.value);
-        if (this.number.value.trim() === "" || !Number.isFinite(v)) this.number.value = this.value === null ? "" : tidy(this.value);
-        else this.commit(this.scale.fix(v));
+        if (this.number.value.trim() !== "" && Number.isFinite(v)) this.commit(this.scale.fix(v));
+        else this.number.value = this.value === null ? "" : tidy(this.value); // not a number: back to what was
       } });
     holdable(this.slider);
     this.ends = h("div", { class: "range" });
@@ -222,7 +223,7 @@ class NumberControl {
     Object.assign(this.slider, { min: s.min, max: s.max, step: s.step });
     this.number.step = scale.behaviour === "integer" ? 1 : "any";
     if (scale.declared) Object.assign(this.number, { min: scale.min, max: scale.max });
-    this.ends.replaceChildren(h("span", {}, tidy(scale.min)), h("span", {}, scale.label), h("span", {}, tidy(scale.max)));
+    this.ends.replaceChildren(...[tidy(scale.min), scale.label, tidy(scale.max)].map((t) => h("span", {}, t)));
     this.place(this.value === null ? scale.min : this.value);
   }
 
@@ -278,7 +279,11 @@ class Toggle {
     this.send = send;
     this.value = null;
     this.input = h("input", { type: "checkbox", role: "switch", "aria-labelledby": nameId,
-      onchange: () => { this.value = this.input.checked ? 1 : 0; this.state.textContent = this.value; this.send(this.value); } });
+      onchange: () => {
+        this.value = this.input.checked ? 1 : 0;
+        this.state.textContent = this.value;
+        this.send(this.value);
+      } });
     this.state = h("span", { class: "value", "aria-hidden": "true" }, "–");
     box.el.append(h("div", { class: "row" }, this.input, this.state));
   }
@@ -402,7 +407,10 @@ class Bars {
       this.text = h("input", { type: "text", "aria-labelledby": nameId, spellcheck: "false",
         onchange: () => this.typed() });
       box.el.append(this.text);
-      this.canvas.addEventListener("pointerdown", (e) => { this.canvas.setPointerCapture(e.pointerId); this.paint(e); });
+      this.canvas.addEventListener("pointerdown", (e) => {
+        this.canvas.setPointerCapture(e.pointerId);
+        this.paint(e);
+      });
       this.canvas.addEventListener("pointermove", (e) => { if (e.buttons) this.paint(e); });
       holdable(this.canvas);
     } else {
@@ -698,7 +706,7 @@ function snapshot() {
 
 function recall(p) {
   const known = Object.fromEntries(Object.entries(p.channels || {}).filter(([n]) => channels.has(n)));
-  if (Object.keys(known).length) ctl.setMany(known);
+  ctl.setMany(known);
   channelValues(known);
   for (const [name, value] of Object.entries(p.variables || {})) {
     const entry = variables.get(name);
