@@ -417,7 +417,7 @@ def test_surface_beside_a_page_of_its_own(browser, perform, port, tmp_path):
         # Csound gone: the page says so, and why it cannot reconnect.
         p.stop()
         expect(pg.get_by_role("status", name="connection")).to_have_text("reconnecting")
-        expect(pg.get_by_role("log", name="errors")).to_contain_text("cannot open the control socket")
+        expect(pg.get_by_role("log", name="errors")).to_contain_text(f"is the server at http://127.0.0.1:{port} running?")
     finally:
         context.close()
 

@@ -487,6 +487,7 @@ class Bars {
 }
 
 const SCOPE = 1024; // samples a scope shows
+let fullScale = 1; // Csound's 0dbfs: the scope's top and bottom
 
 /** An a-rate variable Csound sends: a scope (one trace per element), and a Listen button. */
 class Scope {
@@ -550,7 +551,7 @@ class Scope {
       g.globalAlpha = e === 0 ? 1 : 0.7;
       g.beginPath();
       for (let i = 0; i < SCOPE; i++) {
-        const v = Math.max(-1, Math.min(1, ring[start + i]));
+        const v = Math.max(-1, Math.min(1, ring[start + i] / fullScale));
         const x = i / (SCOPE - 1) * w;
         const yy = ht / 2 - v * ht / 2 * 0.95;
         if (i === 0) g.moveTo(x, yy);
@@ -739,18 +740,21 @@ function status(text, cls) {
   $("status").className = cls;
 }
 
-let lastError = null;
+// The newest few distinct errors, newest first, each with how often it came (sockets retry and repeat themselves).
+const ERRORS = 5;
+const errors = new Map(); // message -> { li, count }
 function error(message) {
-  const list = $("errors");
-  if (lastError && lastError.message === message) {
-    lastError.count += 1;
-    lastError.li.textContent = `${message} (×${lastError.count})`;
-    return;
+  const seen = errors.get(message) || { li: h("li"), count: 0 };
+  seen.count += 1;
+  seen.li.textContent = seen.count > 1 ? `${message} (×${seen.count})` : message;
+  errors.delete(message);
+  errors.set(message, seen);
+  $("errors").prepend(seen.li);
+  for (const [m, { li }] of errors) {
+    if (errors.size <= ERRORS) break;
+    li.remove();
+    errors.delete(m);
   }
-  const li = h("li", {}, message);
-  lastError = { message, count: 1, li };
-  list.prepend(li);
-  while (list.children.length > 5) list.lastChild.remove();
 }
 
 cs.addEventListener("error", (e) => error(e.detail.message));
@@ -784,6 +788,7 @@ $("port").textContent = location.host;
 document.title = `${location.host} · csws control surface`;
 
 ctl.ready.then((hello) => {
+  fullScale = hello["0dbfs"] || 1;
   $("about").textContent = `generated control surface of ${location.host} · sr ${hello.sr}, ksmps ${hello.ksmps}, ` +
     `nchnls ${hello.nchnls}, 0dbfs ${hello["0dbfs"]}`;
 });
