@@ -1,5 +1,6 @@
 """Memory safety under valgrind: arrays that grow and shrink after websocket
-took them, every type both ways, with real clients connected.  Any invalid
+took them, every type both ways, Csound's channels from a page, with real
+clients connected.  Any invalid
 read or write whose stack passes through csws code fails the test.
 
 Csound 6 runs as the stock `csound` command (lightest); Csound 7 as
@@ -48,6 +49,8 @@ instr 1
     kIn = kSmall
   endif
   kArr[0] = kv
+  kf chnget "freq"
+  chnset kv, "ticks"
 endin
 """
 
@@ -62,7 +65,11 @@ def _errors(log: str) -> list[str]:
 async def _clients(port: int, seconds: float) -> int:
     names_in = ["kArr", "aArr", "kv", "av", "Sv", "iv", "iArr"]
     names_out = ["kin", "ain", "Sin", "kIn", "aIn"]
+    from test_channels import ask, control
+
     conns = await asyncio.gather(*(connect_var(port, n, timeout=120) for n in names_in + names_out))
+    page, _ = await control(port, timeout=60)  # Csound's channels on the same port
+    await ask(page, "watch", names=["ticks"])
     got = 0
     deadline = time.monotonic() + seconds
     sizes = [1, 6, 4, 12, 3]
@@ -73,7 +80,8 @@ async def _clients(port: int, seconds: float) -> int:
                     await ws.send(np.arange(k, dtype=np.float64).tobytes() if ws.subprotocol != "Sin" else "hi")
                 except Exception:  # noqa: BLE001 - a client closed for a bad message: fine here
                     pass
-        for ws in conns[:len(names_in)]:
+        await ask(page, "set", values={"freq": got})
+        for ws in [*conns[:len(names_in)], page]:
             try:
                 async with asyncio.timeout(0.05):
                     while True:
@@ -140,11 +148,14 @@ STRING_FORMS = {
     "copy_to": "Sv2 strcpyk Sw",
 }
 
-HOST7 = """
+# A Python host, as csws run is (invalue and outvalue answered by the plugin's callbacks): argv major, plugin, ...
+HOST = """
 import sys
 from csws.hosting import library as c
-cs = c.create(c.find("7"))
-ok = cs.compile(["--opcode-lib=" + sys.argv[1], *sys.argv[2:]]) == 0
+cs = c.create(c.find(sys.argv[1]))
+ok = cs.compile(["--opcode-lib=" + sys.argv[2], *sys.argv[3:]]) == 0
+if ok:
+    cs.answer_invalue(sys.argv[2])
 code = cs.perform() if ok else -1
 failed = not ok or code < 0 or cs.errors() != 0
 cs.destroy()
@@ -175,17 +186,18 @@ def asan_plugins(tmp_path_factory) -> dict[int, Path]:
     return built
 
 
-def run_asan(asan_plugins, major: int, csd: Path, client) -> tuple[str, int, object]:
+def run_asan(asan_plugins, major: int, csd: Path, client, python_host: bool = False) -> tuple[str, int, object]:
     """Perform csd with the ASAN plugin while the client coroutine runs; (output, exit status,
-    what the client returned, None if Csound stopped under it).  Fails on any ASAN report."""
+    what the client returned, None if Csound stopped under it).  Fails on any ASAN report.
+    Csound 6 runs in the stock csound command unless python_host; 7 always in a Python host."""
     env = {**os.environ, "LD_PRELOAD": str(asan_plugins["runtime"]), "ASAN_OPTIONS": ASAN_OPTIONS,
            "PYTHONMALLOC": "malloc"}
     plugin = str(asan_plugins[major])
     opts = ["-odac", "-+rtaudio=null", "-b256", "-B1024", "-d"]
-    if major == 6:
+    if major == 6 and not python_host:
         cmd = [shutil.which("csound") or "csound", f"--opcode-lib={plugin}", str(csd), *opts]
     else:
-        cmd = [sys.executable, "-c", HOST7, plugin, str(csd), *opts]
+        cmd = [sys.executable, "-c", HOST, str(major), plugin, str(csd), *opts]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=csd.parent)
     result = None
     try:
@@ -268,3 +280,51 @@ endin
     out, _, _ = run_asan(asan_plugins, csound, csd, _commands(port, lengths))
     got = [(int(n), s) for n, s in re.findall(r"got (\d+) (\w)", out)]
     assert got == [(n, chr(ord("a") + i % 26)) for i, n in enumerate(lengths)], out[-3000:]
+
+
+async def _channels(port: int, seconds: float) -> int:
+    """A page on the control socket: writes, reads and watches channels, sends score lines."""
+    from test_channels import ask, control
+
+    ws, _ = await control(port, timeout=60)
+    await ask(ws, "watch", names="*")
+    n = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        n += 1
+        await ask(ws, "set", values={"freq": 100 + n, "knob": n, "title": "t" * (n % 300)})
+        await ask(ws, "get", names=["freq", "title", "meter", "ticks"])
+        if n % 20 == 0:
+            await ask(ws, "score", text=f"i 2 0 0.01 {n}")
+        await asyncio.sleep(0.005)
+    await ws.close()
+    return n
+
+
+@pytest.mark.parametrize("host", ["csound", "python"])
+def test_websocket_ui_channels_and_invalue_under_asan(asan_plugins, csound, tmp_path, host):
+    """websocket_ui's port, channels written and read from a page while the orchestra writes
+    them too, invalue/outvalue through the plugin's callbacks (in a Python host), score lines."""
+    if csound == 7 and host == "csound":
+        pytest.skip("the stock csound command here (Debian's) is Csound 6")
+    port = free_port()
+    orc = f"""websocket_ui {port}
+chn_k "freq", 1, 3, 440, 20, 20000
+chn_S "title", 3
+instr 1
+  kf chnget "freq"
+  St chnget "title"
+  kc timeinstk
+  chnset kc, "ticks"
+  chnset St, "echo"
+  ki invalue "knob"
+  outvalue "meter", ki * 2
+endin
+instr 2
+endin
+"""
+    csd = tmp_path / "ui.csd"
+    csd.write_text(make_csd(orc, "i1 0 4", ksmps=32))
+    out, status, n = run_asan(asan_plugins, csound, csd, _channels(port, 2.0), python_host=host == "python")
+    assert status == 0 and n and n > 20, out[-3000:]
+    assert re.search(rf"csws: port {port} csws\.control \(channels\): received \d+, rejected 0", out), out[-3000:]

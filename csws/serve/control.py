@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from csws import __version__
@@ -120,6 +121,9 @@ class Control:
 
     def describe(self) -> list[dict]:
         self.refresh()
+        return self.describe_all()
+
+    def describe_all(self) -> list[dict]:
         return [c.describe() for c in self.channels.values()]
 
     def channel(self, name: str, rid: Any) -> Channel:
@@ -139,7 +143,7 @@ class Control:
             self.refresh(force=True)
             hello = {"server": f"csws/{__version__}", "sr": self.server.sr, "ksmps": self.server.ksmps,
                      "nchnls": None, "0dbfs": None, "code": self.code_refusal() is None,
-                     "channels": [c.describe() for c in self.channels.values()]}
+                     "channels": self.describe_all()}
             if self.api is not None:
                 engine = self.api.engine()
                 hello.update(nchnls=engine["nchnls"], **{"0dbfs": engine["0dbfs"]})
@@ -222,7 +226,7 @@ class Control:
             return None
         if op == "list":
             self.refresh(force=True)
-            return [c.describe() for c in self.channels.values()]
+            return self.describe_all()
         if op == "score":
             self.api.score(control.check_score(control.text(req), rid))
             return None
@@ -258,18 +262,22 @@ class Control:
             self._poll = asyncio.ensure_future(self._polling())
 
     async def _polling(self) -> None:
+        loop = asyncio.get_running_loop()
         while any(w.names or w.everything for w in self.watchers.values()):
+            start = loop.time()
             self.tick()
-            await asyncio.sleep(self.period)
+            # Once a period, the tick included; a tick longer than that still leaves the loop a
+            # quarter period for everything else (pages, variables' streams).
+            await asyncio.sleep(max(self.period - (loop.time() - start), self.period / 4))
 
     def tick(self) -> None:
         """One look at the watched channels; each watcher is sent what changed for it."""
         if self.refresh():
-            listing = [c.describe() for c in self.channels.values()]
-            for w in self.watchers.values():
-                if w.everything:
-                    w.names.update(self.channels)
-                    self._send(w, control.push("channels", channels=listing))
+            everyone = [w for w in self.watchers.values() if w.everything]
+            for w in everyone:
+                w.names.update(self.channels)
+            broadcast([w.ws for w in everyone], control.push("channels", channels=self.describe_all()))
+            self.counters.sent += len(everyone)
         watched = set().union(*(w.names for w in self.watchers.values()))
         changed = []
         for name in watched:
@@ -280,19 +288,13 @@ class Control:
             if name not in self.last or not _same(self.last[name], value):
                 self.last[name] = value
                 changed.append(name)
+        due: dict[frozenset[str], list[Any]] = {}  # pages owed the same channels get one message
         for w in self.watchers.values():
             w.owed.update(n for n in changed if n in w.names)
             if w.owed and w.ws.transport.get_write_buffer_size() < SEND_LIMIT:
-                values = {n: _jsonable(self.last[n]) for n in w.owed if n in self.last}
+                due.setdefault(frozenset(w.owed), []).append(w.ws)
                 w.owed.clear()
-                self._send(w, control.push("values", values=values))
-
-    def _send(self, w: Watcher, text: str) -> None:
-        asyncio.ensure_future(self._send_now(w, text))
-
-    async def _send_now(self, w: Watcher, text: str) -> None:
-        try:
-            await w.ws.send(text)
-            self.counters.sent += 1
-        except ConnectionClosed:
-            pass
+        for names, conns in due.items():
+            values = {n: _jsonable(self.last[n]) for n in names if n in self.last}
+            broadcast(conns, control.push("values", values=values))  # written once, sent to each
+            self.counters.sent += len(conns)
