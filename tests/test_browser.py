@@ -121,7 +121,8 @@ def test_demo_page_live_and_slider_reaches_csound(page, tmp_path, port):
         p.wait_for(r"freq 147\.00 Hz, cutoff 3210\.0 Hz, resonance 0\.600")
         page.evaluate("() => document.activeElement.blur()")
         wait_js(page, "(n) => window.demo.frames.aout > n + 50", arg=frames(page)["aout"])
-        shot = Path(os.environ.get("CSWS_DEMO_SCREENSHOT", tmp_path / "demo.png")).resolve()
+        # (a relative path is the checkout's: the tests run from tests/)
+        shot = ROOT / os.environ.get("CSWS_DEMO_SCREENSHOT", tmp_path / "demo.png")
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10000
         assert page.errors == []
