@@ -14,15 +14,9 @@ import time
 import pytest
 
 from conftest import REALTIME, Performance, make_csd, patience
+from test_browser import browser, patience_ms, sync_api  # noqa: F401 - the fixture; skips without Chromium
 
-CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 PRINTK2 = r"(?:i1|instr 1:)(?:\s|\x1b\[m)+"  # printk2's line (Csound 6, Csound 7), colour codes and all
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
 # freq goes into Csound (printk2 shows it), level and tick come out of it (chnset), word both ways.
 ORC = """
@@ -95,19 +89,6 @@ PIECE_PAGE = """
 </body>
 </html>
 """
-
-
-def patience_ms(seconds: float) -> float:
-    """patience(seconds) in the milliseconds Playwright counts in."""
-    return patience(seconds) * 1000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=patience_ms(30))
-        yield b
-        b.close()
 
 
 @pytest.fixture

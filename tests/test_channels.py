@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from conftest import REALTIME, Performance, make_csd, patience
+from test_hosts import PYTHON_HOSTS
 from test_http import get
 
 HINTS = """
@@ -283,46 +284,14 @@ def test_websocket_ui_in_the_stock_csound_command(perform, port):
     assert get(port, "/")[0] == 200
 
 
-PYTHON_HOST = {
-    6: """
-        import time, ctcsound, csws
-        cs = ctcsound.Csound()
-        cs.setOption("--opcode-lib=" + csws.plugin_path())
-        for opt in {options!r}:
-            cs.setOption(opt)
-        cs.start()
-        assert cs.compileCsd({csd!r}) == 0
-        thread = ctcsound.CsoundPerformanceThread(cs.csound())
-        thread.play()
-        time.sleep(6)
-        thread.stop()
-        thread.join()
-        cs.reset()
-    """,
-    7: """
-        import cycsound, csws
-        cs = cycsound.Csound()
-        cs.set_option("--opcode-lib=" + csws.plugin_path())
-        for opt in {options!r}:
-            cs.set_option(opt)
-        assert cs.compile_csd({csd!r}) == 0
-        cs.start()
-        thread = cycsound.CsoundPerformanceThread(cs)
-        thread.play()
-        thread.join()
-        cs.reset()
-    """,
-}
-
-
 def test_websocket_ui_in_a_python_host(tmp_path, port, csound):
     binding = "ctcsound" if csound == 6 else "cycsound"
     if importlib.util.find_spec(binding) is None:
         pytest.skip(f"{binding} is not installed")
     csd = tmp_path / "ui.csd"
-    csd.write_text(make_csd(orc(port), "i1 0 6"))
+    csd.write_text(make_csd(orc(port), "i1 0 4"))
     program = tmp_path / "host.py"
-    program.write_text(textwrap.dedent(PYTHON_HOST[csound].format(options=REALTIME, csd=str(csd))))
+    program.write_text(textwrap.dedent(PYTHON_HOSTS[csound].format(options=REALTIME, csd=str(csd))))
     env = {k: v for k, v in os.environ.items() if k != "CSWS_CSOUND"}
     p = Performance([sys.executable, str(program)], tmp_path / "host.log", env=env)
     try:

@@ -465,6 +465,9 @@
     }
   }
 
+  // csws.js finds a port's address and the page's token the same way.
+  CswsControl.httpBase = httpBase;
+  CswsControl.pageToken = pageToken;
   if (globalThis.CswsControl === undefined) globalThis.CswsControl = CswsControl;
   if (globalThis.csound !== undefined) return; // CsoundQt's or Csound for Android's own, or another copy's
 

@@ -251,6 +251,10 @@ export interface ControlEventMap {
 export declare class CswsControl extends EventTarget {
   /** base: "http://127.0.0.1:8888", "ws://...", "host:port"; default the page's origin. */
   constructor(base?: string, options?: ControlOptions);
+  /** A port's http(s) base from the forms people give (default: the page's own origin). */
+  static httpBase(base?: string | null): string;
+  /** The ?token= the page was opened with, if base is the page's own server. */
+  static pageToken(base: string): string | null;
   readonly base: string;
   readonly token: string | null;
   /** The server's hello, on the first connection. */

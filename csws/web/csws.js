@@ -17,6 +17,7 @@ import "./csws-csound.js"; // a classic script: defines globalThis.CswsControl (
 
 /** The control socket's class (csws-csound.js): Csound's channels, score lines and code. */
 export const CswsControl = globalThis.CswsControl;
+const { httpBase, pageToken } = CswsControl; // the port's http(s) base; the page's own ?token=
 
 export const VERSION = "0.1.0";
 
@@ -36,18 +37,6 @@ function rateOf(name, variable) {
   return c === "a" || c === "i" || c === "S" ? c : "k";
 }
 
-function httpBase(base) {
-  if (base === undefined || base === null || base === "") {
-    const loc = globalThis.location;
-    if (loc && (loc.protocol === "http:" || loc.protocol === "https:")) return loc.origin;
-    return "http://127.0.0.1:8888";
-  }
-  let url = String(base);
-  if (!/^[a-z]+:\/\//i.test(url)) url = "http://" + url;
-  url = url.replace(/^ws(s?):/i, "http$1:");
-  return url.replace(/\/+$/, "");
-}
-
 // Pages opened from a file (and sandboxed frames) have an opaque origin: browsers send
 // `Origin: null`, which a csws port refuses (403) unless told to allow it.  The page sees only a
 // failed socket and an unreadable /csws.json, so it is told here what Csound's console says.
@@ -64,14 +53,6 @@ function wsURL(base) {
   return base.replace(/^http(s?):/i, "ws$1:") + "/";
 }
 
-// The token a page was opened with (http://host:port/?token=...), for that
-// server only.  The server sets no cookie: a cookie would reach every port of
-// the host, so the token rides in the URLs this client opens instead.
-function pageToken(base) {
-  const loc = globalThis.location;
-  if (!loc || (loc.protocol !== "http:" && loc.protocol !== "https:") || loc.origin !== base) return null;
-  return new URLSearchParams(loc.search).get("token");
-}
 
 /**
  * One websocket to one variable, reopened with back-off until closed.
