@@ -489,13 +489,30 @@ class Bars {
 const SCOPE = 1024; // samples a scope shows
 let fullScale = 1; // Csound's 0dbfs: the scope's top and bottom
 
+// A Listen or Microphone button: start its stream (play(), capture()), or stop it.
+async function toggleStream(control, start) {
+  if (control.stream) {
+    control.stream.stop();
+    control.stream = null;
+  } else {
+    control.button.disabled = true;
+    try {
+      control.stream = await start();
+    } catch {
+      // play() and capture() have emitted an error event: the page's error list shows it
+    }
+    control.button.disabled = false;
+  }
+  control.button.setAttribute("aria-pressed", String(control.stream !== null));
+}
+
 /** An a-rate variable Csound sends: a scope (one trace per element), and a Listen button. */
 class Scope {
   constructor(box, nameId, name) {
     this.canvas = h("canvas", { class: "scope", "aria-hidden": "true" });
     this.rings = [];
     this.dirty = false;
-    this.player = null;
+    this.stream = null; // play()'s, while listening
     this.button = h("button", { type: "button", "aria-labelledby": nameId, "aria-pressed": "false",
       "aria-describedby": `${nameId}-l`, onclick: () => this.toggle(name) }, "Listen");
     const note = h("span", { class: "kind", id: `${nameId}-l` }, "plays it in this browser");
@@ -503,20 +520,8 @@ class Scope {
     drawables.add(this);
   }
 
-  async toggle(name) {
-    if (this.player) {
-      this.player.stop();
-      this.player = null;
-    } else {
-      this.button.disabled = true;
-      try {
-        this.player = await cs.play(name);
-      } catch {
-        // play() has emitted an error event: the page's error list shows it
-      }
-      this.button.disabled = false;
-    }
-    this.button.setAttribute("aria-pressed", String(this.player !== null));
+  toggle(name) {
+    return toggleStream(this, () => cs.play(name));
   }
 
   receive(data, frame) {
@@ -566,27 +571,15 @@ class Scope {
 /** An a-rate variable Csound receives: a button that sends the microphone into it. */
 class Microphone {
   constructor(box, nameId, name) {
-    this.capture = null;
+    this.stream = null; // capture()'s, while sending
     this.button = h("button", { type: "button", "aria-labelledby": nameId, "aria-pressed": "false",
       "aria-describedby": `${nameId}-m`, onclick: () => this.toggle(name) }, "Microphone");
     box.el.append(h("div", { class: "row" }, this.button,
       h("span", { class: "kind", id: `${nameId}-m` }, "sends this browser's microphone")));
   }
 
-  async toggle(name) {
-    if (this.capture) {
-      this.capture.stop();
-      this.capture = null;
-    } else {
-      this.button.disabled = true;
-      try {
-        this.capture = await cs.capture(name);
-      } catch {
-        // capture() has emitted an error event
-      }
-      this.button.disabled = false;
-    }
-    this.button.setAttribute("aria-pressed", String(this.capture !== null));
+  toggle(name) {
+    return toggleStream(this, () => cs.capture(name));
   }
 }
 
