@@ -55,8 +55,9 @@ def run(args: list[str], csound: str | None = None,
     print(f"csws: Csound {cs.version} ({lib.path}, {lib.origin})", file=sys.stderr, flush=True)
     try:
         if cs.compile([f"--opcode-lib={plugin}", *args]) != 0:
-            if any(a.startswith(("-odac", "-iadc")) for a in args) and "audio" not in compile_error:
-                compile_error += " or open the audio device (Csound's messages above say which)"
+            if uses_sound_card(args) and "audio" not in compile_error:
+                compile_error += (" or open the audio device (Csound's messages above say which; "
+                                  "-+rtaudio=null after the piece runs it without one)")
             print(compile_error, file=sys.stderr)
             return 1
         cs.answer_invalue(plugin)  # csws is the host: invalue/outvalue go to the channels pages see
@@ -89,6 +90,22 @@ def run(args: list[str], csound: str | None = None,
     finally:
         _ignore_signals()
         cs.destroy()
+
+
+def uses_sound_card(args: list[str]) -> bool:
+    """Does the piece ask for the sound card (-odac, -iadc), on the command line or in its <CsOptions>?"""
+    import re
+    from pathlib import Path
+
+    options = list(args)
+    for arg in args:
+        if arg.lower().endswith(".csd") and not arg.startswith("-"):
+            try:
+                m = re.search(r"<CsOptions>(.*?)</CsOptions>", Path(arg).read_text(errors="replace"), re.DOTALL)
+            except OSError:
+                m = None
+            options += m.group(1).split() if m else []
+    return any(a.startswith(("-odac", "-iadc")) for a in options)
 
 
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card
