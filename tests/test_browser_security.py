@@ -109,14 +109,15 @@ def test_token_reaches_only_its_own_page(perform, port, port2, other_site, conte
     p = started(perform, port)
     ours = context.new_page()
     ours.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
-    # The built-in page lists the variables: kcount's value keeps changing, kecho takes input.
-    value = ("() => { const row = [...document.querySelectorAll('#vars tbody tr')]"
-             ".find((r) => r.cells[0].textContent === 'kcount'); return row ? row.cells[3].textContent : null; }")
-    ours.wait_for_function(f"() => Number(({value})()) > 10")
-    first = ours.evaluate(value)
-    ours.wait_for_function(f"(v) => ({value})() !== v", arg=first)
-    ours.fill("input", "0.625")
-    ours.press("input", "Enter")
+    # The generated page shows the variables: kcount's value keeps changing, kecho takes input.
+    count = ours.get_by_role("status", name="kcount", exact=True)
+    count.wait_for()
+    ours.wait_for_function("(el) => Number(el.textContent) > 10", arg=count.element_handle())
+    first = count.text_content()
+    ours.wait_for_function("([el, v]) => el.textContent !== v", arg=[count.element_handle(), first])
+    echo = ours.get_by_role("spinbutton", name="kecho", exact=True)
+    echo.fill("0.625")
+    echo.press("Enter")
     p.wait_for(r"got kecho 0\.625")
 
     theirs = context.new_page()
@@ -131,7 +132,7 @@ def test_token_reaches_only_its_own_page(perform, port, port2, other_site, conte
       document.body.append(f);
     })""", port)
     shown = [f.evaluate("() => document.body ? document.body.innerText : ''") for f in theirs.main_frame.child_frames]
-    assert len(shown) == 1 and "This page lists what the port offers" not in shown[0], shown
+    assert len(shown) == 1 and "generated control surface" not in shown[0], shown
     assert all(TOKEN not in c["value"] for c in context.cookies()), context.cookies()
     assert other_site.requests and not any(TOKEN in r for r in other_site.requests), other_site.requests
 

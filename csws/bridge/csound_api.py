@@ -14,6 +14,7 @@ csoundEventString, and csoundGetNchnls's to csoundGetChannels.
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass
 
 from csws._shared import load_myflt, store_myflt
@@ -22,6 +23,10 @@ CONTROL, STRING, TYPE_MASK = 1, 3, 15  # csound.h: CSOUND_CONTROL_CHANNEL, ...ST
 INPUT, OUTPUT = 16, 32  # CSOUND_INPUT_CHANNEL (Csound reads it), CSOUND_OUTPUT_CHANNEL (Csound writes it)
 BEHAVIOURS = {1: "integer", 2: "linear", 3: "exponential"}  # controlChannelBehavior; 0: none
 STRING_ROOM = 8192  # bytes first given to a string channel's copy (more if Csound says it holds more)
+
+
+class Ended(RuntimeError):
+    """Csound is cleaning up (or gone): its channels may be freed, nothing may call it."""
 
 
 class _Hints(ctypes.Structure):
@@ -72,9 +77,15 @@ def _open(library: str) -> ctypes.CDLL:
 
 
 class CsoundAPI:
-    """The calls the control socket makes on one Csound (its CSOUND * address)."""
+    """The calls the control socket makes on one Csound (its CSOUND * address).
+
+    Csound frees its channels when it resets, before csws hears of its end: so
+    Csound's thread calls end() as the last note goes (csws.bridge.registry),
+    waiting for a call under way, and every call after that raises Ended."""
 
     def __init__(self, library: str, major: int, csound: int) -> None:
+        self._calls = threading.Lock()  # held for each call into Csound, and by end()
+        self._ended = False
         lib = self._lib = _open(library)
         self.major = major
         self._cs = ctypes.c_void_p(csound)
@@ -105,33 +116,44 @@ class CsoundAPI:
             lib.csoundReadScoreAsync.restype, lib.csoundReadScoreAsync.argtypes = None, [vp, cp]
             lib.csoundCompileOrc.restype, lib.csoundCompileOrc.argtypes = ctypes.c_int, [vp, cp]
 
+    def end(self) -> None:
+        """From now on no call reaches Csound (waits for one under way)."""
+        with self._calls:
+            self._ended = True
+
+    def _alive(self) -> None:
+        if self._ended:
+            raise Ended("Csound has ended")
+
     # ---- channels ----
 
     def channels(self) -> dict[str, Channel]:
         """Control and string channels by name, with their hints (csoundListChannels)."""
-        lst = ctypes.POINTER(_Info)()
-        n = self._lib.csoundListChannels(self._cs, ctypes.byref(lst))
-        out: dict[str, Channel] = {}
-        try:
-            for i in range(max(n, 0)):
-                info = lst[i]
-                kind = info.type & TYPE_MASK
-                if kind not in (CONTROL, STRING) or not info.name:
-                    continue
-                name = info.name.decode("utf-8", "replace")
-                mode = self._modes.setdefault(name, info.type & (INPUT | OUTPUT))
-                h = info.hints
-                if kind == CONTROL and h.behav in BEHAVIOURS:
-                    hints = dict(behaviour=BEHAVIOURS[h.behav], default=h.dflt, min=h.min, max=h.max, x=h.x,
-                                 y=h.y, width=h.width, height=h.height,
-                                 attributes=h.attributes.decode("utf-8", "replace") if h.attributes else None)
-                else:
-                    hints = {}
-                out[name] = Channel(name, "control" if kind == CONTROL else "string", mode, **hints)
-        finally:
-            if n > 0:
-                self._lib.csoundDeleteChannelList(self._cs, lst)
-        return out
+        with self._calls:
+            self._alive()
+            lst = ctypes.POINTER(_Info)()
+            n = self._lib.csoundListChannels(self._cs, ctypes.byref(lst))
+            out: dict[str, Channel] = {}
+            try:
+                for i in range(max(n, 0)):
+                    info = lst[i]
+                    kind = info.type & TYPE_MASK
+                    if kind not in (CONTROL, STRING) or not info.name:
+                        continue
+                    name = info.name.decode("utf-8", "replace")
+                    mode = self._modes.setdefault(name, info.type & (INPUT | OUTPUT))
+                    h = info.hints
+                    if kind == CONTROL and h.behav in BEHAVIOURS:
+                        hints = dict(behaviour=BEHAVIOURS[h.behav], default=h.dflt, min=h.min, max=h.max, x=h.x,
+                                     y=h.y, width=h.width, height=h.height,
+                                     attributes=h.attributes.decode("utf-8", "replace") if h.attributes else None)
+                    else:
+                        hints = {}
+                    out[name] = Channel(name, "control" if kind == CONTROL else "string", mode, **hints)
+            finally:
+                if n > 0:
+                    self._lib.csoundDeleteChannelList(self._cs, lst)
+            return out
 
     def _pointer(self, name: str) -> int:
         """Where a control channel's value lives; stable for the life of the Csound.  Asked with
@@ -147,47 +169,61 @@ class CsoundAPI:
 
     def get(self, channel: Channel) -> float | str:
         """A channel's value now (only for channels Csound listed: reading never makes one)."""
-        if channel.type == "control":
-            return load_myflt(self._pointer(channel.name))
-        name = channel.name.encode()
-        room = max(STRING_ROOM, 2 * self._lib.csoundGetChannelDatasize(self._cs, name) + 1)
-        buf = ctypes.create_string_buffer(room)
-        self._lib.csoundGetStringChannel(self._cs, name, buf)
-        return buf.value.decode("utf-8", "replace")
+        with self._calls:
+            self._alive()
+            if channel.type == "control":
+                return load_myflt(self._pointer(channel.name))
+            name = channel.name.encode()
+            room = max(STRING_ROOM, 2 * self._lib.csoundGetChannelDatasize(self._cs, name) + 1)
+            buf = ctypes.create_string_buffer(room)
+            self._lib.csoundGetStringChannel(self._cs, name, buf)
+            return buf.value.decode("utf-8", "replace")
 
     def set(self, channel: Channel, value: float | str) -> None:
         """Write a channel: a number as Csound's own csoundSetControlChannel does (one atomic
         store), a string under the channel's lock (csoundSetStringChannel)."""
-        if channel.type == "control":
-            store_myflt(self._pointer(channel.name), float(value))
-        else:
-            self._lib.csoundSetStringChannel(self._cs, channel.name.encode(), str(value).encode())
+        with self._calls:
+            self._alive()
+            if channel.type == "control":
+                store_myflt(self._pointer(channel.name), float(value))
+            else:
+                self._lib.csoundSetStringChannel(self._cs, channel.name.encode(), str(value).encode())
 
     # ---- score, code, time ----
 
     def score(self, text: str) -> None:
         """Score lines, read by Csound's performance thread at its next k-cycle (never waited for)."""
-        if self.major >= 7:
-            self._lib.csoundEventString(self._cs, text.encode(), 1)
-        else:
-            self._lib.csoundReadScoreAsync(self._cs, text.encode())
+        with self._calls:
+            self._alive()
+            if self.major >= 7:
+                self._lib.csoundEventString(self._cs, text.encode(), 1)
+            else:
+                self._lib.csoundReadScoreAsync(self._cs, text.encode())
 
     def compile_orc(self, text: str) -> int:
         """Compile orchestra code into the running Csound; 0 when it compiled."""
-        if self.major >= 7:
-            return self._lib.csoundCompileOrc(self._cs, text.encode(), 0)
-        return self._lib.csoundCompileOrc(self._cs, text.encode())
+        with self._calls:
+            self._alive()
+            if self.major >= 7:
+                return self._lib.csoundCompileOrc(self._cs, text.encode(), 0)
+            return self._lib.csoundCompileOrc(self._cs, text.encode())
 
     def eval_code(self, text: str) -> float:
         """Compile and run code once; what its `return` gave."""
-        return self._lib.csoundEvalCode(self._cs, text.encode())
+        with self._calls:
+            self._alive()
+            return self._lib.csoundEvalCode(self._cs, text.encode())
 
     def score_time(self) -> float:
-        return self._lib.csoundGetScoreTime(self._cs)
+        with self._calls:
+            self._alive()
+            return self._lib.csoundGetScoreTime(self._cs)
 
     def engine(self) -> dict:
         """sr, ksmps, nchnls and 0dbfs, as pages ask for them (getSr()...)."""
-        nchnls = self._lib.csoundGetChannels(self._cs, 0) if self.major >= 7 else self._lib.csoundGetNchnls(self._cs)
-        return {"sr": self._lib.csoundGetSr(self._cs), "ksmps": self._lib.csoundGetKsmps(self._cs),
-                "nchnls": nchnls, "0dbfs": self._lib.csoundGet0dBFS(self._cs)}
+        with self._calls:
+            self._alive()
+            nchnls = self._lib.csoundGetChannels(self._cs, 0) if self.major >= 7 else self._lib.csoundGetNchnls(self._cs)
+            return {"sr": self._lib.csoundGetSr(self._cs), "ksmps": self._lib.csoundGetKsmps(self._cs),
+                    "nchnls": nchnls, "0dbfs": self._lib.csoundGet0dBFS(self._cs)}
 

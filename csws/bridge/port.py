@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +175,9 @@ class Port:
         self.csound = csound
         self.library, self.major = host  # Csound's library and major, for its API (csws/bridge/csound_api.py)
         self.control = ControlCounters()
+        self._api = None  # CsoundAPI, made on first use
+        self._api_ended = False
+        self._api_lock = threading.Lock()
         self.log = logger
         self.ksmps = ksmps  # the orchestra's; a variable's own (setksmps) is its spec's
         self.sr = sr
@@ -191,6 +195,32 @@ class Port:
         self.loopback = all(is_loopback(s.getsockname()[0]) for s in self.sockets)
         self.wake = Wake()
         self.server: PortServer | None = None  # once a client has knocked
+
+    def csound_api(self):
+        """Csound's own API on this port's Csound (csws.bridge.csound_api.CsoundAPI), made on first
+        use (on the I/O thread); None while Csound is cleaning up (end_csound_api)."""
+        with self._api_lock:
+            if self._api_ended:
+                return None
+            if self._api is None:
+                from csws.bridge.csound_api import CsoundAPI  # ctypes: only once a page asks
+
+                self._api = CsoundAPI(self.library, self.major, self.csound)
+            return self._api
+
+    def end_csound_api(self) -> None:
+        """Csound's thread, as its last note goes: Csound may free its channels next, so no call
+        may reach it from now on (waits for one under way, which takes microseconds)."""
+        with self._api_lock:
+            self._api_ended, api = True, self._api
+        if api is not None:
+            api.end()
+
+    def resume_csound_api(self) -> None:
+        """A new note took the port over: Csound is alive after all."""
+        with self._api_lock:
+            if self._api_ended:
+                self._api_ended, self._api = False, None
 
     def ring_for(self, spec: VarSpec, payload: int | None = None) -> Ring | None:
         """A ring for the variable's frames (payload: bytes of the largest, if not the spec's)."""

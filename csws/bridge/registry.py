@@ -119,6 +119,8 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
         fresh = port is None
         if fresh:
             port = _open(csound, logger, number, ksmps, sr, settings, host)
+        else:
+            port.resume_csound_api()
         handle = next(_handles)
         table = dict(port.variables)
         variables, replaced = [], []
@@ -258,6 +260,9 @@ def detach(handle: int) -> None:
             return
         if not any(i.csound == inst.csound for i in _instances.values()):
             _report(inst.csound)
+            for port in _ports.values():  # Csound may be resetting: it frees its channels next
+                if port.csound == inst.csound:
+                    port.end_csound_api()
         port = inst.port
         for var in inst.variables:
             init = var.members.pop(handle, None)
@@ -325,6 +330,7 @@ def shutdown(csound: int) -> None:
         _config.pop(csound, None)
         ports = [_ports.pop(n) for n, p in list(_ports.items()) if p.csound == csound]
         for port in ports:
+            port.end_csound_api()
             for var in port.variables.values():
                 var.share.release()
             if port.server is None:

@@ -21,13 +21,14 @@ from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from csws import __version__
-from csws.bridge.csound_api import Channel, CsoundAPI
+from csws.bridge.csound_api import Channel, CsoundAPI, Ended
 from csws.protocol import control
 from csws.protocol.control import BadRequest, Request
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
 
+    from csws.bridge.port import Port
     from csws.serve.server import PortServer
 
 POLL_FLOOR = 0.002  # seconds: the fastest poll, whatever the k-rate
@@ -71,11 +72,10 @@ def _jsonable(value: float | str) -> float | str | None:
 class Control:
     """The port's control socket: every page on it, and the poll while any watches."""
 
-    def __init__(self, server: PortServer, library: str, major: int) -> None:
+    def __init__(self, server: PortServer, port: Port) -> None:
         self.server = server
+        self.port = port
         self.counters = server.control_counters
-        self.library, self.major = library, major
-        self._api: CsoundAPI | None = None
         self.unavailable: str | None = None
         self.watchers: dict[Any, Watcher] = {}
         self.channels: dict[str, Channel] = {}
@@ -84,14 +84,19 @@ class Control:
         self._poll: asyncio.Task | None = None
 
     @property
-    def api(self) -> CsoundAPI | None:
-        if self._api is None and self.unavailable is None:
+    def api(self) -> CsoundAPI:
+        """Csound's API; Ended, saying why, when it is not here or Csound is ending."""
+        if self.unavailable is None:
             try:
-                self._api = CsoundAPI(self.library, self.major, self.server.csound)
+                api = self.port.csound_api()
             except (OSError, AttributeError) as e:  # no such library, or not Csound's
                 self.unavailable = f"Csound's channels are not available here: {e}"
                 self.server.log(f"csws: port {self.server.port}: {self.unavailable}", True)
-        return self._api
+            else:
+                if api is not None:
+                    return api
+                raise Ended("Csound has ended")
+        raise Ended(self.unavailable)
 
     @property
     def period(self) -> float:
@@ -111,7 +116,7 @@ class Control:
     def refresh(self, force: bool = False) -> bool:
         """Look for new channels (at most every LIST_EVERY unless forced); True if the list changed."""
         now = time.monotonic()
-        if self.api is None or (not force and now - self._listed < LIST_EVERY):
+        if not force and now - self._listed < LIST_EVERY:
             return False
         self._listed = now
         fresh = self.api.channels()
@@ -120,7 +125,10 @@ class Control:
         return changed
 
     def describe(self) -> list[dict]:
-        self.refresh()
+        try:
+            self.refresh()
+        except Ended:
+            pass  # the channels as last seen
         return self.describe_all()
 
     def describe_all(self) -> list[dict]:
@@ -140,15 +148,15 @@ class Control:
     async def handle(self, ws: ServerConnection) -> None:
         w = self.watchers[ws] = Watcher(ws)
         try:
-            self.refresh(force=True)
             hello = {"server": f"csws/{__version__}", "sr": self.server.sr, "ksmps": self.server.ksmps,
-                     "nchnls": None, "0dbfs": None, "code": self.code_refusal() is None,
-                     "channels": self.describe_all()}
-            if self.api is not None:
+                     "nchnls": None, "0dbfs": None, "code": self.code_refusal() is None}
+            try:
+                self.refresh(force=True)
                 engine = self.api.engine()
                 hello.update(nchnls=engine["nchnls"], **{"0dbfs": engine["0dbfs"]})
-            else:
-                hello["error"] = self.unavailable
+            except Ended as e:
+                hello["error"] = str(e)
+            hello["channels"] = self.describe_all()
             await ws.send(control.push("hello", **hello))
             async for message in ws:
                 if not w.take_token():
@@ -170,9 +178,10 @@ class Control:
         try:
             req = control.parse(message)
             rid = req.rid
-            if self.api is None:
-                raise BadRequest(self.unavailable or "Csound's channels are not available", rid)
-            ok = await self._do(w, req)
+            try:
+                ok = await self._do(w, req)
+            except Ended as e:
+                raise BadRequest(str(e), rid) from None
             self.counters.received += 1
             if rid is not None:
                 await w.ws.send(control.answer(rid, ok))
@@ -265,7 +274,10 @@ class Control:
         loop = asyncio.get_running_loop()
         while any(w.names or w.everything for w in self.watchers.values()):
             start = loop.time()
-            self.tick()
+            try:
+                self.tick()
+            except Ended:
+                return  # Csound is ending: its channels may be gone
             # Once a period, the tick included; a tick longer than that still leaves the loop a
             # quarter period for everything else (pages, variables' streams).
             await asyncio.sleep(max(self.period - (loop.time() - start), self.period / 4))

@@ -111,7 +111,7 @@ class PortServer:
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
         self.control_counters = port.control
-        self.control = Control(self, port.library, port.major)  # Csound's channels, score, code
+        self.control = Control(self, port)  # Csound's channels, score, code
 
     @property
     def variables(self) -> dict[str, Variable]:
