@@ -75,7 +75,7 @@ class Control:
     def __init__(self, server: PortServer, port: Port) -> None:
         self.server = server
         self.port = port
-        self.counters = server.control_counters
+        self.counters = port.control
         self.unavailable: str | None = None
         self.watchers: dict[Any, Watcher] = {}
         self.channels: dict[str, Channel] = {}
@@ -120,8 +120,7 @@ class Control:
             return False
         self._listed = now
         fresh = self.api.channels()
-        changed = fresh.keys() != self.channels.keys() or fresh != self.channels
-        self.channels = fresh
+        changed, self.channels = fresh != self.channels, fresh
         return changed
 
     def describe(self) -> list[dict]:
@@ -187,7 +186,7 @@ class Control:
                 await w.ws.send(control.answer(rid, ok))
                 self.counters.sent += 1
         except BadRequest as e:
-            self._refuse(str(e).split(" ", 2)[0], f"{e} (refused)")
+            self._refuse("request", f"{e} (refused)")
             await w.ws.send(control.error(e.rid if e.rid is not None else rid, str(e)))
             self.counters.sent += 1
 
@@ -197,8 +196,8 @@ class Control:
             values = req.body.get("values")
             if not isinstance(values, dict) or not values:
                 raise BadRequest("set needs \"values\": {name: value, ...}", rid)
-            checked = [(self.channel(n, rid), control.check_value(self.channel(n, rid), v, rid))
-                       for n, v in values.items()]
+            channels = [(self.channel(n, rid), v) for n, v in values.items()]
+            checked = [(ch, control.check_value(ch, v, rid)) for ch, v in channels]
             for ch, v in checked:  # all or none: every value was checked first
                 self.api.set(ch, v)
                 self.last[ch.name] = v

@@ -110,7 +110,6 @@ class PortServer:
         self._ncontrol = 0  # on the control socket
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
-        self.control_counters = port.control
         self.control = Control(self, port)  # Csound's channels, score, code
 
     @property
