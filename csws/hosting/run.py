@@ -33,7 +33,7 @@ def run(args: list[str], csound: str | None = None,
     The piece's page and Csound's channels are served on ui_port from the start (websocket_ui);
     without it, on the piece's own websocket ports, or on DEFAULT_PORT for a piece that has none."""
     from csws.hosting import library as csound_lib
-    from csws.protocol.pages import csd_with_html, websocket_ports
+    from csws.protocol.pages import csd_with_html, uses_sound_card, websocket_ports
 
     try:
         lib = csound_lib.find(csound)
@@ -90,22 +90,6 @@ def run(args: list[str], csound: str | None = None,
     finally:
         _ignore_signals()
         cs.destroy()
-
-
-def uses_sound_card(args: list[str]) -> bool:
-    """Does the piece ask for the sound card (-odac, -iadc), on the command line or in its <CsOptions>?"""
-    import re
-    from pathlib import Path
-
-    options = list(args)
-    for arg in args:
-        if arg.lower().endswith(".csd") and not arg.startswith("-"):
-            try:
-                m = re.search(r"<CsOptions>(.*?)</CsOptions>", Path(arg).read_text(errors="replace"), re.DOTALL)
-            except OSError:
-                m = None
-            options += m.group(1).split() if m else []
-    return any(a.startswith(("-odac", "-iadc")) for a in options)
 
 
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card

@@ -16,6 +16,7 @@ _WEBSOCKET = re.compile(r"\bwebsocket(?:_ui)?\b(?:\s*\(?\s*(\d+))?")  # websocke
 # script, so that it is there before the page's own scripts run.
 CSOUND_OBJECT = b'<script src="/csws-csound.js?connect"></script>'
 _HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
+_OPTIONS = re.compile(rb"<CsOptions>(.*?)</CsOptions>", re.DOTALL)
 
 
 def html_of_csd(data: bytes) -> bytes | None:
@@ -34,15 +35,20 @@ def html_of_csd(data: bytes) -> bytes | None:
     return b"<!DOCTYPE html>\n" + page
 
 
+def _pieces(args: list[str], suffixes: tuple[str, ...] = (".csd",)):
+    """(path, contents) of the piece's files among `csws run` arguments (options start with -)."""
+    for arg in args:
+        if arg.lower().endswith(suffixes) and not arg.startswith("-"):
+            try:
+                yield Path(arg), Path(arg).read_bytes()
+            except OSError:
+                continue
+
+
 def csd_with_html(args: list[str]) -> str | None:
     """The .csd among `csws run` arguments, if it has an <html> element."""
-    for arg in args:
-        if arg.lower().endswith(".csd") and not arg.startswith("-"):
-            try:
-                data = Path(arg).read_bytes()
-            except OSError:
-                return None
-            return str(Path(arg).resolve()) if html_of_csd(data) is not None else None
+    for path, data in _pieces(args):
+        return str(path.resolve()) if html_of_csd(data) is not None else None
     return None
 
 
@@ -50,15 +56,19 @@ def websocket_ports(args: list[str]) -> list[int] | None:
     """The ports the piece's websocket lines name (as numbers), lowest first; None when the piece
     (its .csd or .orc among `csws run` arguments) has no websocket line at all."""
     found: list[int] | None = None
-    for arg in args:
-        if arg.lower().endswith((".csd", ".orc")) and not arg.startswith("-"):
-            try:
-                text = Path(arg).read_text(errors="replace")
-            except OSError:
-                continue
-            text = _HTML_ELEMENT.sub(b"", text.encode()).decode()
-            for m in _WEBSOCKET.finditer(text):
-                found = found or []
-                if m.group(1) and 1 <= int(m.group(1)) <= 65535:
-                    found.append(int(m.group(1)))
+    for _, data in _pieces(args, (".csd", ".orc")):
+        text = _HTML_ELEMENT.sub(b"", data).decode("utf-8", "replace")
+        for m in _WEBSOCKET.finditer(text):
+            found = found or []
+            if m.group(1) and 1 <= int(m.group(1)) <= 65535:
+                found.append(int(m.group(1)))
     return sorted(set(found)) if found is not None else None
+
+
+def uses_sound_card(args: list[str]) -> bool:
+    """Does the piece ask for the sound card (-odac, -iadc), on the command line or in its <CsOptions>?"""
+    options = list(args)
+    for _, data in _pieces(args):
+        m = _OPTIONS.search(data)
+        options += m.group(1).decode("utf-8", "replace").split() if m else []
+    return any(a.startswith(("-odac", "-iadc")) for a in options)
