@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd -P)"
 PY="${PYTHON:-python3}"
-ZIGLANG="ziglang==0.17.1"
+ZIG_VERSION=0.17.1   # pinned: a new zig may warn anew
 
 declare -A headers=([6]="${CSWS_CSOUND6_INCLUDE:-/usr/include}"
                     [7]="${CSWS_CSOUND7_INCLUDE:-$repo/.cache/csound7/include}")
@@ -47,9 +47,10 @@ if ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
   fi
 fi
 venv="$repo/.cache/cross-venv"
-if ! "$venv/bin/python" -c "import ziglang" 2>/dev/null; then
+if ! "$venv/bin/python" -c "from importlib.metadata import version as v; assert v('ziglang') == '$ZIG_VERSION'" \
+     2>/dev/null; then
   "$PY" -m venv "$venv"
-  "$venv/bin/pip" install -q "$ZIGLANG"
+  "$venv/bin/pip" install -q "ziglang==$ZIG_VERSION"
 fi
 export ZIG_GLOBAL_CACHE_DIR="$repo/.cache/zig" ZIG_LOCAL_CACHE_DIR="$repo/.cache/zig"
 
