@@ -292,7 +292,9 @@ async def _channels(port: int, seconds: float) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         n += 1
-        await ask(ws, "set", values={"freq": 100 + n, "knob": n, "title": "t" * (n % 300)})
+        await ask(ws, "set", values={"freq": 100 + n, "knob": n, "title": "t" * (n % 100)})
+        if n % 10 == 0:  # longer than the channel's buffer: refused, never reallocated under Csound
+            assert "holds at most" in (await ask(ws, "set", values={"title": "t" * 5000}))["error"]
         await ask(ws, "get", names=["freq", "title", "meter", "ticks"])
         if n % 20 == 0:
             await ask(ws, "score", text=f"i 2 0 0.01 {n}")
@@ -327,4 +329,4 @@ endin
     csd.write_text(make_csd(orc, "i1 0 4", ksmps=32))
     out, status, n = run_asan(asan_plugins, csound, csd, _channels(port, 2.0), python_host=host == "python")
     assert status == 0 and n and n > 20, out[-3000:]
-    assert re.search(rf"csws: port {port} csws\.control \(channels\): received \d+, rejected 0", out), out[-3000:]
+    assert re.search(rf"csws: port {port} csws\.control \(channels\): received \d+, rejected \d+", out), out[-3000:]

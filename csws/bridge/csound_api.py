@@ -29,6 +29,10 @@ class Ended(RuntimeError):
     """Csound is cleaning up (or gone): its channels may be freed, nothing may call it."""
 
 
+class TooLong(ValueError):
+    """A string longer than its channel's buffer: writing it would reallocate under Csound's feet."""
+
+
 class _Hints(ctypes.Structure):
     _fields_ = [("behav", ctypes.c_int), ("dflt", ctypes.c_double), ("min", ctypes.c_double),
                 ("max", ctypes.c_double), ("x", ctypes.c_int), ("y", ctypes.c_int), ("width", ctypes.c_int),
@@ -186,8 +190,25 @@ class CsoundAPI:
             self._alive()
             if channel.type == "control":
                 store_myflt(self._pointer(channel.name), float(value))
-            else:
-                self._lib.csoundSetStringChannel(self._cs, channel.name.encode(), str(value).encode())
+                return
+            self._fits(channel, value)
+            self._lib.csoundSetStringChannel(self._cs, channel.name.encode(), str(value).encode())
+
+    def check_fits(self, channel: Channel, value: float | str) -> None:
+        """TooLong unless set() can write value: a string must fit its channel's buffer."""
+        if channel.type == "string":
+            with self._calls:
+                self._alive()
+                self._fits(channel, value)
+
+    def _fits(self, channel: Channel, value: float | str) -> None:
+        # A longer string would make csoundSetStringChannel free the channel's buffer here while
+        # Csound's thread may be reading it (Csound 6's chnget compares strings without the
+        # channel's lock: a use after free, ASAN saw it): only strings that fit are written, in place.
+        room = self._lib.csoundGetChannelDatasize(self._cs, channel.name.encode())
+        if len(str(value).encode()) + 1 > room:
+            raise TooLong(f"string channel {channel.name} holds at most {max(room - 1, 0)} bytes while Csound "
+                          "performs; give it room in the orchestra first (chnset a string that long at init)")
 
     # ---- score, code, time ----
 

@@ -21,7 +21,7 @@ from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed
 
 from csws import __version__
-from csws.bridge.csound_api import Channel, CsoundAPI, Ended
+from csws.bridge.csound_api import Channel, CsoundAPI, Ended, TooLong
 from csws.protocol import control
 from csws.protocol.control import BadRequest, Request
 
@@ -198,6 +198,11 @@ class Control:
                 raise BadRequest("set needs \"values\": {name: value, ...}", rid)
             channels = [(self.channel(n, rid), v) for n, v in values.items()]
             checked = [(ch, control.check_value(ch, v, rid)) for ch, v in channels]
+            try:
+                for ch, v in checked:
+                    self.api.check_fits(ch, v)
+            except TooLong as e:
+                raise BadRequest(str(e), rid) from None
             for ch, v in checked:  # all or none: every value was checked first
                 self.api.set(ch, v)
                 self.last[ch.name] = v
