@@ -56,6 +56,8 @@ def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str
             continue
         client = _clients.get(ws)
         opts = client.options if client is not None else DEFAULT
+        if opts.opus:  # its packets come from the variable's encoder (csws/serve/opus.py)
+            continue
         if opts.frames == 1:
             if ws.transport.get_write_buffer_size() > send_limit:
                 dropped += 1

@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 from csws import __version__
 from csws.protocol import control as control_protocol
 from csws.protocol import options, policy
-from csws.serve import fanout, http
+from csws.serve import fanout, http, opus
 from csws.serve.control import Control
 from csws.bridge.port import Port, Variable
 from csws.protocol.settings import Settings
@@ -291,6 +291,7 @@ class PortServer:
             "ksmps": self.ksmps,
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
+            "codecs": opus.codecs(),  # for a-rate variables to the web: ?codec=opus
             "variables": [{**v.current_spec().describe(), "range": ranges.range_of(name)}
                           for name, v in self.variables.items()],
             "channels": self.control.describe(),
@@ -361,6 +362,8 @@ class PortServer:
     def _join(self, var: Variable, ws: ServerConnection) -> None:
         try:
             opts = fanout.join(ws, var.spec)  # ?dtype=float32&frames=M&direction=to_web (csws/protocol/options.py)
+            if opts.opus:
+                opus.join(var, ws, opts, self.sr)  # the stream's header first
         except options.BadOption as e:
             if isinstance(e, options.WrongWay):
                 var.rejected += 1  # a client of the wrong way round: counted like a message to a to-web one
@@ -379,7 +382,7 @@ class PortServer:
                 for frame in var.ring.read_new():
                     self._fan_out(var, frame)
             first = var.latest_message()
-            if first is not None:
+            if first is not None and not opts.opus:
                 broadcast([ws], options.convert(var.spec, first, opts.dtype))
                 var.sent += 1
         var.clients.add(ws)
@@ -389,6 +392,7 @@ class PortServer:
     def _leave(self, var: Variable, ws: ServerConnection) -> None:
         if ws in var.clients:
             var.clients.discard(ws)
+            opus.leave(var, ws)
             self._nclients -= 1
             self.wake.set_clients(self._nclients)
 
@@ -426,8 +430,9 @@ class PortServer:
     def _fan_out(self, var: Variable, frame: bytes) -> None:
         message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
         sent, dropped = fanout.deliver(var.spec, var.clients, message, var.send_limit)
-        var.sent += sent
-        var.dropped += dropped
+        packets, lost = opus.feed(var, frame)  # codec=opus clients: one encoder per setting
+        var.sent += sent + packets
+        var.dropped += dropped + lost
 
 
 def _loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:

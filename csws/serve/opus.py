@@ -1,0 +1,166 @@
+"""Opus for the room: a-rate variables sent as Opus packets (``?codec=opus``).
+
+Each variable is encoded once per setting (bitrate, frame_ms) on the I/O
+thread, from the frames the fan-out reads out of its ring, and every client
+of that setting gets the same packets.  The encoder is libopus as PyAV
+(``av``, the ``opus`` extra) bundles it; PyAV's encoder also resamples a sr
+Opus does not take (44100, 96000...) to 48 kHz with libswresample and
+re-blocks Csound's ksmps into Opus frames.  The wire format is in
+docs/protocol.md: a text header on joining, then one binary message per
+packet, a 4-byte little-endian sequence number before the packet.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import struct
+import weakref
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.connection import broadcast
+from websockets.asyncio.server import ServerConnection
+
+from csws.protocol.options import BadOption, Options
+from csws.protocol.variables import MYFLT, Kind, VarSpec
+
+RATES = (8000, 12000, 16000, 24000, 48000)  # what an Opus encoder takes; others are resampled to 48 kHz
+SEQUENCE = struct.Struct("<I")  # before each packet: gaps show as a jump
+MIN_SEND_LIMIT = 8192  # bytes an Opus client may have queued, at the least
+
+
+@functools.cache
+def missing() -> str | None:
+    """Why this Python cannot encode Opus, or None if it can."""
+    try:
+        import av
+    except ImportError:
+        return "the server has no Opus encoder: pip install 'csound-websocket[opus]' (PyAV)"
+    if "libopus" not in av.codecs_available:
+        return f"the server's PyAV {av.__version__} has no libopus: install a PyAV wheel, which bundles it"
+    return None
+
+
+def codecs() -> list[str]:
+    """The codecs a port offers, for /csws.json."""
+    return ["pcm"] if missing() else ["pcm", "opus"]
+
+
+class Encoder:
+    """One variable's stream at one setting, and the clients that get its packets."""
+
+    def __init__(self, spec: VarSpec, sr: float, opts: Options, send_limit: int) -> None:
+        import av
+
+        self.channels = spec.values // spec.ksmps if spec.kind is Kind.AARR else 1
+        self.sr = int(sr)
+        self.rate = self.sr if self.sr in RATES else 48000
+        self.frame_ms = opts.frame_ms
+        self.bitrate = opts.bitrate
+        self.layout = "mono" if self.channels == 1 else "stereo"
+        ctx = av.CodecContext.create("libopus", "w")
+        ctx.sample_rate = self.rate
+        ctx.layout = self.layout
+        ctx.format = "flt"
+        ctx.bit_rate = opts.bitrate
+        # "audio": music quality; a 10 ms frame costs no more than its own length in delay.
+        ctx.options = {"frame_duration": f"{opts.frame_ms:g}", "application": "audio"}
+        ctx.open()
+        self._ctx = ctx
+        self.pre_skip = int(getattr(ctx, "delay", 0) or 0) or 312  # libopus's look-ahead at 48 kHz
+        # Csound's blocks are gathered into about one packet's worth before PyAV sees them:
+        # one AudioFrame per packet, not one per k-cycle.
+        self._block = max(1, round(self.sr * opts.frame_ms / 1000))
+        self._pending: list[np.ndarray] = []
+        self._have = 0
+        self.sequence = 0  # of the next packet
+        pcm_per_second = spec.frame_bytes * sr / max(spec.ksmps, 1)
+        self.send_limit = max(MIN_SEND_LIMIT, int(send_limit * opts.bitrate / 8 / pcm_per_second))
+        self.clients: set[ServerConnection] = set()
+
+    def header(self) -> str:
+        """The text message a client gets first: what its decoder needs."""
+        return json.dumps({
+            "codec": "opus", "sample_rate": self.rate, "channels": self.channels, "frame_ms": self.frame_ms,
+            "frame_samples": round(self.rate * self.frame_ms / 1000), "bitrate": self.bitrate,
+            "pre_skip": self.pre_skip, "csound_sr": self.sr, "sequence": self.sequence,
+        })
+
+    def encode(self, frame: bytes) -> list[bytes]:
+        """A frame of Csound's (native MYFLT, interleaved) in; the packets it completes out."""
+        samples = np.frombuffer(frame, MYFLT).astype(np.float32)
+        if samples.size % self.channels:  # an a[] resized: keep the channels we encode
+            samples = samples[: samples.size - samples.size % self.channels]
+        self._pending.append(samples)
+        self._have += samples.size // self.channels
+        if self._have < self._block:
+            return []
+        import av
+
+        block = np.concatenate(self._pending)[None, :]
+        self._pending.clear()
+        self._have = 0
+        audio = av.AudioFrame.from_ndarray(block, format="flt", layout=self.layout)
+        audio.sample_rate = self.sr
+        out = []
+        for packet in self._ctx.encode(audio):
+            out.append(SEQUENCE.pack(self.sequence & 0xFFFFFFFF) + bytes(packet))
+            self.sequence += 1
+        return out
+
+
+# Per variable (csws.bridge.port.Variable): its encoders by setting.
+_streams: "weakref.WeakKeyDictionary[Any, dict[Options, Encoder]]" = weakref.WeakKeyDictionary()
+
+
+def join(var: Any, ws: ServerConnection, opts: Options, sr: float) -> None:
+    """Add a codec=opus client to its setting's encoder (made now if it is the first), and send
+    it the stream's header; BadOption if this server cannot encode Opus."""
+    reason = missing()
+    if reason is not None:
+        raise BadOption(f"codec=opus: {reason}")
+    encoders = _streams.setdefault(var, {})
+    enc = encoders.get(opts)
+    if enc is None:
+        try:
+            enc = Encoder(var.spec, sr, opts, var.send_limit)
+        except Exception as e:  # noqa: BLE001 - av.error.FFmpegError and kin: the client is told why
+            raise BadOption(f"codec=opus: the encoder would not start ({e})") from None
+        encoders[opts] = enc
+    enc.clients.add(ws)
+    broadcast([ws], enc.header())
+
+
+def leave(var: Any, ws: ServerConnection) -> None:
+    """A client went; an encoder nobody listens to goes too."""
+    encoders = _streams.get(var)
+    if not encoders:
+        return
+    for opts, enc in list(encoders.items()):
+        enc.clients.discard(ws)
+        if not enc.clients:
+            del encoders[opts]
+
+
+def feed(var: Any, frame: bytes) -> tuple[int, int]:
+    """A frame of the variable to each of its encoders; their packets to their clients.
+
+    Returns (packets sent, packets dropped), summed over clients; a client with
+    more than its encoder's send_limit queued loses the packet (its decoder sees
+    the sequence jump).
+    """
+    encoders = _streams.get(var)
+    if not encoders:
+        return 0, 0
+    sent = dropped = 0
+    for enc in encoders.values():
+        for packet in enc.encode(frame):
+            ready = []
+            for ws in enc.clients:
+                if ws.transport.is_closing() or ws.transport.get_write_buffer_size() > enc.send_limit:
+                    dropped += 1
+                else:
+                    ready.append(ws)
+            broadcast(ready, packet)
+            sent += len(ready)
+    return sent, dropped
