@@ -29,6 +29,8 @@ export interface ServerInfo {
   /** Bytes of Csound's MYFLT: 8 (double) or 4 (float). */
   myflt_bytes: number;
   port: number;
+  /** What a-rate variables to the web can be sent as: "pcm", and "opus" where the server has the opus extra. */
+  codecs: ("pcm" | "opus")[];
   variables: VariableInfo[];
 }
 
@@ -137,6 +139,15 @@ export interface PlayOptions {
   latency?: number;
   /** Connect player.node to context.destination (default true). */
   connect?: boolean;
+  /**
+   * "pcm" (default: float32 samples) or "opus": Opus packets decoded by WebCodecs' AudioDecoder, about
+   * 15x fewer bytes; falls back to PCM, with a console warning, where the browser or the server cannot.
+   */
+  codec?: "pcm" | "opus";
+  /** Opus: bits per second of the whole stream (default: the server's, 96000 per channel). */
+  bitrate?: number | null;
+  /** Opus: one packet's duration in ms: 2.5, 5, 10, 20, 40 or 60 (default 10). */
+  frameMs?: number | null;
 }
 
 export interface PlayerStats {
@@ -152,6 +163,12 @@ export interface PlayerStats {
   latency: number;
   /** The drift correction in force: the playback rate's relative change (at most +-0.002). */
   adjust: number;
+  /** What plays: "opus", or "pcm" (asked for, or fallen back to). */
+  codec: "pcm" | "opus";
+  /** Bytes received on the wire so far. */
+  bytes: number;
+  /** Opus packets that never came (the server dropped them for a slow reader); 0 for PCM. */
+  lost: number;
 }
 
 export declare class Player {
@@ -159,6 +176,8 @@ export declare class Player {
   readonly context: AudioContext;
   /** The AudioWorkletNode that plays (connect it elsewhere with connect: false). */
   readonly node: AudioWorkletNode;
+  /** What plays: "opus", or "pcm" (asked for, or fallen back to). */
+  readonly codec: "pcm" | "opus";
   stats(): PlayerStats;
   stop(): void;
 }

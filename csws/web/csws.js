@@ -328,24 +328,41 @@ export class Client extends EventTarget {
   /**
    * Play an a-rate variable Csound sends (a: mono; a[]: a channel per element)
    * through an AudioWorklet, resampled to the context's rate, its buffer kept
-   * near options.latency seconds.
+   * near options.latency seconds.  options.codec "opus" asks the server for Opus
+   * packets (options.bitrate in bit/s, options.frameMs), decoded with WebCodecs;
+   * where either side cannot, it plays PCM and warns on the console.
    */
   async play(name, options) {
-    const o = { context: null, latency: 0.05, connect: true, ...(options || {}) };
+    const o = { context: null, latency: 0.05, connect: true, codec: "pcm", bitrate: null, frameMs: null,
+      ...(options || {}) };
+    if (o.codec !== "pcm" && o.codec !== "opus") {
+      const message = `play(${name}): codec ${JSON.stringify(o.codec)}: use "pcm" or "opus"`;
+      this._error(name, message);
+      throw new Error(message);
+    }
     const v = await this._audioVariable(name, "to_web", "play", o.context);
     const context = o.context || new AudioContext({ latencyHint: "interactive" });
     try {
       await context.audioWorklet.addModule(new URL("csws-player.js", import.meta.url));
       const info = await this.info();
       const channels = v.values / v.frame_samples;
+      let codec = o.codec;
+      if (codec === "opus") {
+        const missing = await opusMissing(info, channels);
+        if (missing !== null) {
+          console.warn(`csws: play(${name}): ${missing}; playing PCM instead`);
+          codec = "pcm";
+        }
+      }
       const node = new AudioWorkletNode(context, "csws-player", {
         numberOfInputs: 0,
         outputChannelCount: [channels],
-        processorOptions: { channels, sr: info.sr, latency: o.latency },
+        // Opus is decoded at 48 kHz whatever Csound's sr (the server resamples what Opus does not take).
+        processorOptions: { channels, sr: codec === "opus" ? OPUS_RATE : info.sr, latency: o.latency },
       });
       if (o.connect) node.connect(context.destination);
       context.resume().catch(() => {}); // most browsers want a user's gesture first: the page's click
-      return new Player(this, name, context, node, !o.context, info);
+      return new Player(this, name, context, node, !o.context, info, { ...o, codec, channels });
     } catch (e) {
       if (!o.context) context.close();
       this._error(name, `cannot play ${name}: ${e.message || e}`, e);
@@ -534,33 +551,134 @@ export class Client extends EventTarget {
 // play()'s k-cycles per message: about 128 frames, so that small ksmps do not mean many small messages.
 const framesPerMessage = (ksmps) => Math.max(1, Math.min(4096, Math.round(128 / ksmps)));
 
+const OPUS_RATE = 48000; // what play() decodes Opus at
+
+// Why play(..., {codec: "opus"}) cannot have Opus here, or null if it can.
+async function opusMissing(info, channels) {
+  if (!(info.codecs || []).includes("opus")) {
+    return "the server offers no Opus (pip install 'csound-websocket[opus]' where Csound runs)";
+  }
+  if (typeof AudioDecoder === "undefined") return "this browser has no WebCodecs AudioDecoder";
+  try {
+    const { supported } = await AudioDecoder.isConfigSupported(
+      { codec: "opus", sampleRate: OPUS_RATE, numberOfChannels: channels });
+    return supported ? null : "this browser's AudioDecoder does not take Opus";
+  } catch (e) {
+    return `this browser's AudioDecoder does not take Opus (${e.message || e})`;
+  }
+}
+
+/**
+ * Opus packets from the server (docs/protocol.md: a JSON header, then a 4-byte
+ * sequence number before each packet) decoded by WebCodecs into interleaved
+ * Float32Array blocks for the player's worklet.
+ */
+class OpusStream {
+  constructor(onBlock, onError) {
+    this.onBlock = onBlock;
+    this.onError = onError;
+    this.header = null;
+    this.decoder = null;
+    this.next = null; // the sequence number expected next
+    this.lost = 0; // packets that never came (dropped by the server for a slow reader)
+  }
+
+  message(data) {
+    if (typeof data === "string") { // a (new) stream: its header
+      this.header = JSON.parse(data);
+      this.next = this.header.sequence;
+      this.close();
+      return;
+    }
+    if (this.header === null) return;
+    const seq = new DataView(data).getUint32(0, true);
+    if (this.next !== null && seq !== this.next) this.lost += (seq - this.next) >>> 0;
+    this.next = (seq + 1) >>> 0;
+    if (this.decoder === null) this.open();
+    this.decoder.decode(new EncodedAudioChunk({
+      type: "key", timestamp: seq * this.header.frame_ms * 1000, data: new Uint8Array(data, 4),
+    }));
+  }
+
+  open() {
+    this.decoder = new AudioDecoder({
+      output: (audio) => this.output(audio),
+      error: (e) => {
+        this.decoder = null; // a new one from the next packet on
+        this.onError(e);
+      },
+    });
+    this.decoder.configure({ codec: "opus", sampleRate: OPUS_RATE, numberOfChannels: this.header.channels });
+  }
+
+  output(audio) {
+    const n = audio.numberOfFrames;
+    const ch = audio.numberOfChannels;
+    const block = new Float32Array(n * ch);
+    const plane = new Float32Array(n);
+    for (let c = 0; c < ch; c++) {
+      audio.copyTo(plane, { planeIndex: c, format: "f32-planar" });
+      for (let i = 0; i < n; i++) block[i * ch + c] = plane[i];
+    }
+    audio.close();
+    this.onBlock(block);
+  }
+
+  close() {
+    if (this.decoder !== null && this.decoder.state !== "closed") this.decoder.close();
+    this.decoder = null;
+  }
+}
+
 /** An a-rate variable playing in the browser (client.play()). */
 class Player {
-  constructor(client, name, context, node, ownContext, info) {
+  constructor(client, name, context, node, ownContext, info, o) {
     this.client = client;
     this.name = name;
     this.context = context;
     this.node = node;
+    this.codec = o.codec; // what plays: "opus", or "pcm" (asked for, or fallen back to)
     this._ownContext = ownContext;
     this._stats = { played: 0, underruns: 0, dropped: 0, buffered: 0, adjust: 0 };
+    this._bytes = 0; // received on the wire
     node.port.onmessage = (e) => { this._stats = e.data; };
-    // float32: what the worklet plays, and half the bytes on the wire.
-    const query = `dtype=float32&frames=${framesPerMessage(info.ksmps)}`;
+    const toWorklet = (block) => node.port.postMessage(block.buffer, [block.buffer]);
+    let query;
+    let onMessage;
+    this._opus = null;
+    if (this.codec === "opus") {
+      this._opus = new OpusStream(toWorklet, (e) => client._error(name, `Opus decoding failed: ${e.message || e}`, e));
+      query = ["codec=opus", o.bitrate ? `bitrate=${o.bitrate}` : "", o.frameMs ? `frame_ms=${o.frameMs}` : ""]
+        .filter(Boolean).join("&");
+      onMessage = (data) => this._opus.message(data);
+    } else {
+      // float32: what the worklet plays, and half the bytes on the wire.
+      query = `dtype=float32&frames=${framesPerMessage(info.ksmps)}`;
+      onMessage = (data) => { if (typeof data !== "string") node.port.postMessage(data, [data]); };
+    }
     this._link = new Link(client, name, "to_web", (data) => {
-      if (typeof data !== "string") node.port.postMessage(data, [data]);
+      this._bytes += typeof data === "string" ? data.length : data.byteLength;
+      onMessage(data);
     }, query);
   }
 
-  /** {played, underruns, dropped, buffered, latency, adjust}; times in seconds. */
+  /**
+   * {played, underruns, dropped, buffered, latency, adjust, codec, bytes, lost}; times in seconds,
+   * bytes received on the wire, lost: Opus packets that never came.
+   */
   stats() {
     const c = this.context;
     const output = (c.baseLatency || 0) + (c.outputLatency || 0);
     const { played, underruns, dropped, buffered, adjust } = this._stats;
-    return { played, underruns, dropped, buffered, latency: buffered + output, adjust };
+    return {
+      played, underruns, dropped, buffered, latency: buffered + output, adjust,
+      codec: this.codec, bytes: this._bytes, lost: this._opus ? this._opus.lost : 0,
+    };
   }
 
   stop() {
     this._link.close();
+    if (this._opus) this._opus.close();
     this.node.disconnect();
     if (this._ownContext) this.context.close();
   }
