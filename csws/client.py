@@ -317,11 +317,20 @@ class Client:
             raise Unreachable(f"no csws server at {self.url} ({str(e) or 'no answer in time'}): "
                               "is the piece running?") from None
 
-    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None) -> Subscription:
+    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None, codec: str = "pcm",
+                  bitrate: int | None = None, frame_ms: float | None = None) -> Subscription:
         """An async iterator of `name`'s frames (see Subscription).
 
         It connects when iterated, or at once as `async with cs.subscribe(name) as sub`.
+        codec="opus" (a-rate variables, the opus extra): Opus packets decoded to float32 blocks
+        of frame_ms at 48 kHz; bitrate (bit/s) and frame_ms default to the server's.
         """""
+        if codec not in ("pcm", "opus"):
+            raise ValueError(f"codec={codec!r}: use pcm or opus")
+        if codec == "opus" and frames != 1:
+            raise ValueError("frames= is for PCM: Opus packets are frame_ms long")
+        wire = {"codec": "opus", **({"bitrate": str(bitrate)} if bitrate else {}),
+                **({"frame_ms": f"{frame_ms:g}"} if frame_ms else {})} if codec == "opus" else {}
         dtype = dtype or self.dtype
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r}: use float64 or float32")
@@ -330,7 +339,7 @@ class Client:
         var = self.variables.get(name)
         if var is not None:
             _check_subscribe(var, frames)
-        sub = Subscription(self, name, frames, dtype)
+        sub = Subscription(self, name, frames, dtype, wire)
         self._subscriptions.add(sub)
         return sub
 
@@ -519,15 +528,22 @@ class Subscription:
 
     k, i: float; a: (ksmps * frames,) array; k[], i[]: the array's shape; a[]:
     (elements..., ksmps * frames), planar as Csound holds it; S: str.  An i-rate
-    variable has one frame (its value at init).  The iterator raises Closed when
-    the server closes (unless the client reconnects), and ends when close() is called.
+    variable has one frame (its value at init).  With codec="opus", a packet's
+    samples at 48 kHz, float32: a: (samples,), a[]: (elements, samples); `opus`
+    is the stream's header (docs/protocol.md) and `lost` counts packets that
+    never came.  The iterator raises Closed when the server closes (unless the
+    client reconnects), and ends when close() is called.
     """
 
-    def __init__(self, client: Client, name: str, frames: int, dtype: str) -> None:
+    def __init__(self, client: Client, name: str, frames: int, dtype: str,
+                 wire: dict[str, str] | None = None) -> None:
         self.client = client
         self.name = name
         self.frames = frames
         self.dtype = dtype
+        self._wire = wire or {}  # codec=opus and its settings
+        self._decoder: Any = None  # csws.protocol.opus.Decoder, from the stream's header
+        self._lost = 0  # by decoders of earlier connections
         self.variable: Variable | None = None
         self._ws: ClientConnection | None = None
         self._closed = False
@@ -537,6 +553,7 @@ class Subscription:
         options = {"dtype": self.dtype} if self.dtype != "float64" else {}
         if self.frames > 1:
             options["frames"] = str(self.frames)
+        options.update(self._wire)
         while True:
             try:
                 kr = client.sr / client.ksmps
@@ -581,8 +598,38 @@ class Subscription:
                     raise _closed(self.name, e) from None
                 continue
             assert self.variable is not None
+            if self._wire:
+                block = self._opus(message)
+                if block is None:
+                    continue
+                return block
             return decode(self.variable, message, self.dtype, self.frames)
         raise StopAsyncIteration
+
+    @property
+    def opus(self) -> dict[str, Any] | None:
+        """codec="opus": the stream's header (sample_rate, channels, frame_ms, bitrate...)."""
+        return self._decoder.header if self._decoder is not None else None
+
+    @property
+    def lost(self) -> int:
+        """codec="opus": packets that never came (the server dropped them for a slow reader)."""
+        return self._lost + (self._decoder.lost if self._decoder is not None else 0)
+
+    def _opus(self, message: bytes | str) -> np.ndarray | None:
+        """A decoded packet, or None for the header that opens a stream."""
+        from csws.protocol.opus import Decoder
+
+        if isinstance(message, str):
+            if self._decoder is not None:
+                self._lost += self._decoder.lost
+            self._decoder = Decoder(message)
+            return None
+        if self._decoder is None:
+            raise CswsError(f"{self.name}: an Opus packet before the stream's header")
+        block = self._decoder.decode(message)
+        assert self.variable is not None
+        return block[0] if self.variable.type == "a" else block
 
     async def close(self) -> None:
         self._closed = True
@@ -863,6 +910,14 @@ class SyncSubscription(_SyncIterator[Frame]):
     def variable(self) -> Variable | None:
         return self._sub.variable
 
+    @property
+    def opus(self) -> dict[str, Any] | None:
+        return self._sub.opus
+
+    @property
+    def lost(self) -> int:
+        return self._sub.lost
+
 
 class SyncWatch(_SyncIterator[dict[str, ChannelValue]]):
     """A Watch as a blocking iterator of {name: value} dicts."""
@@ -899,8 +954,10 @@ class SyncClient:
     def refresh(self) -> dict[str, Variable]:
         return self._runner.run(self._client.refresh())
 
-    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None) -> SyncSubscription:
-        return SyncSubscription(self._runner, self._client.subscribe(name, frames=frames, dtype=dtype))
+    def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None, codec: str = "pcm",
+                  bitrate: int | None = None, frame_ms: float | None = None) -> SyncSubscription:
+        return SyncSubscription(self._runner, self._client.subscribe(
+            name, frames=frames, dtype=dtype, codec=codec, bitrate=bitrate, frame_ms=frame_ms))
 
     def send(self, name: str, value: Any) -> None:
         self._runner.run(self._client.send(name, value))

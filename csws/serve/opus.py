@@ -6,14 +6,13 @@ of that setting gets the same packets.  The encoder is libopus as PyAV
 (``av``, the ``opus`` extra) bundles it; PyAV's encoder also resamples a sr
 Opus does not take (44100, 96000...) to 48 kHz with libswresample and
 re-blocks Csound's ksmps into Opus frames.  The wire format is in
-docs/protocol.md: a text header on joining, then one binary message per
-packet, a 4-byte little-endian sequence number before the packet.
+docs/protocol.md and csws/protocol/opus.py: a text header on joining, then
+one binary message per packet, a 4-byte little-endian sequence number first.
 """
 from __future__ import annotations
 
 import functools
 import json
-import struct
 import weakref
 from typing import Any
 
@@ -22,10 +21,10 @@ from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import ServerConnection
 
 from csws.protocol.options import BadOption, Options
+from csws.protocol.opus import SEQUENCE
 from csws.protocol.variables import MYFLT, Kind, VarSpec
 
 RATES = (8000, 12000, 16000, 24000, 48000)  # what an Opus encoder takes; others are resampled to 48 kHz
-SEQUENCE = struct.Struct("<I")  # before each packet: gaps show as a jump
 MIN_SEND_LIMIT = 8192  # bytes an Opus client may have queued, at the least
 
 
