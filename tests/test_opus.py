@@ -15,6 +15,7 @@ import base64
 import json
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -238,6 +239,12 @@ def test_python_client_decodes(perform, port, tmp_path):
         assert abs(np.max(np.abs(y)) - AMP) < 0.03
 
 
+def run(coro):
+    """asyncio.run on a thread of its own: Playwright's sync API holds this one's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 async def _close_reason(port: int, query: str) -> str:
     async with ws_connect(f"ws://127.0.0.1:{port}/?direction=to_web&{query}", subprotocols=["asine"],
                           open_timeout=patience(10)) as ws:
@@ -263,7 +270,7 @@ def test_without_the_extra(perform, port, tmp_path, page):  # noqa: F811
     piece(perform, port, tmp_path, env={"PYTHONPATH": str(hide)})
     info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=patience(10)).read())
     assert info["codecs"] == ["pcm"]
-    reason = asyncio.run(_close_reason(port, "codec=opus"))
+    reason = run(_close_reason(port, "codec=opus"))
     assert "pip install 'csound-websocket[opus]'" in reason, reason
     page.goto(f"http://127.0.0.1:{port}/")
     page.wait_for_function("() => window.ready")
