@@ -26,6 +26,11 @@ in the worklet).  Each k-cycle's time comes from a k-rate counter this
 process receives from Csound over loopback (bench_soundcard says how).
 Underruns are player.stats()'s; the audio thread's CPU is read from /proc.
 
+The opus rows (with the soundcard section) play the same pulses with play(..., {codec: "opus"})
+at its defaults in the same way, right after PCM, and compare: latency, bytes the page received
+per second (player.stats().bytes), Csound's process CPU (csws run: Csound and the I/O thread,
+which encodes); and time csws's encoder (csws.serve.opus.Encoder) alone on this process's CPU.
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -766,9 +771,9 @@ const RECORDER = `registerProcessor("pulses", class extends AudioWorkletProcesso
     return true;
   }
 });`;
-window.start = async () => {
+window.start = async (options) => {
   window.pulses = [];
-  window.player = await cs.play("aclick", { connect: false });
+  window.player = await cs.play("aclick", { connect: false, ...options });
   const context = player.context;
   await context.audioWorklet.addModule(URL.createObjectURL(new Blob([RECORDER], { type: "text/javascript" })));
   const rec = new AudioWorkletNode(context, "pulses");
@@ -776,7 +781,8 @@ window.start = async () => {
   player.node.connect(rec);
   rec.connect(context.destination);  // so that the graph pulls it; it outputs silence
   await context.resume();
-  return { rate: context.sampleRate, output: (context.baseLatency || 0) + (context.outputLatency || 0) };
+  return { rate: context.sampleRate, output: (context.baseLatency || 0) + (context.outputLatency || 0),
+           codec: player.codec };
 };
 window.ready = true;
 </script>
@@ -825,8 +831,9 @@ def _audio_thread() -> tuple[Path, Path]:
     return found[0]
 
 
-def bench_soundcard(impl: str, seconds: float) -> dict:
-    """Csound-to-recorder latency of client.play() at its defaults, and the page's audio thread CPU.
+def bench_soundcard(impl: str, seconds: float, codec: str = "pcm") -> dict:
+    """Csound-to-recorder latency of client.play() at its defaults (codec: play()'s option, "pcm"
+    or "opus" at its defaults), the page's audio thread CPU, bytes on the wire, Csound's process CPU.
 
     One clock: CLOCK_REALTIME, read by time.time() here and Date.now() in the page's worklet.
     - When Csound ran k-cycle n: the bench receives kcount from every k-cycle over loopback.
@@ -882,13 +889,16 @@ def bench_soundcard(impl: str, seconds: float) -> dict:
             before, now, after = time.time() * 1e3, page.evaluate("Date.now()"), time.time() * 1e3
             if not before - 1 <= now <= after + 1:
                 raise RuntimeError(f"the page's clock is not ours: {now} outside [{before}, {after}]")
-            context = page.evaluate("() => start()")
+            context = page.evaluate("(codec) => start({ codec })", codec)
+            if context["codec"] != codec:
+                raise RuntimeError(f"{impl}: play() fell back to {context['codec']} from {codec}")
             time.sleep(SOUNDCARD_WARMUP)
             thread, process = _audio_thread()
-            t0, cpu0, all0 = time.time(), _cpu_ticks(thread), _cpu_ticks(process)
+            csound = Path(f"/proc/{_csound_pid(run)}/stat")
+            t0, cpu0, all0, cs0 = time.time(), _cpu_ticks(thread), _cpu_ticks(process), _cpu_ticks(csound)
             stats0 = page.evaluate("() => player.stats()")
             time.sleep(seconds)
-            t1, cpu1, all1 = time.time(), _cpu_ticks(thread), _cpu_ticks(process)
+            t1, cpu1, all1, cs1 = time.time(), _cpu_ticks(thread), _cpu_ticks(process), _cpu_ticks(csound)
             stats1 = page.evaluate("() => player.stats()")
             pulses = page.evaluate("() => pulses")
             errors += page.evaluate("() => window.errors")
@@ -932,7 +942,32 @@ def bench_soundcard(impl: str, seconds: float) -> dict:
             "underruns": stats1["underruns"] - stats0["underruns"], "dropped": stats1["dropped"] - stats0["dropped"],
             "cpu": (cpu1 - cpu0) / os.sysconf("SC_CLK_TCK") / (t1 - t0),
             "renderer_cpu": (all1 - all0) / os.sysconf("SC_CLK_TCK") / (t1 - t0),
+            "csound_cpu": (cs1 - cs0) / os.sysconf("SC_CLK_TCK") / (t1 - t0),
+            "bytes": (stats1["bytes"] - stats0["bytes"]) / (t1 - t0),
             "rate": context["rate"], "output": context["output"], "load": load}
+
+
+def bench_opus_encoder(seconds: float) -> dict:
+    """CPU of csws's Opus encoder (csws.serve.opus.Encoder, at its defaults) per second of audio,
+    fed ksmps blocks as the I/O thread feeds it: mono and stereo at 48 kHz, mono at 44.1 kHz
+    (PyAV resamples it to 48 kHz first)."""
+    from csws.protocol.options import parse
+    from csws.protocol.variables import Direction, Kind, VarSpec
+    from csws.serve.opus import Encoder
+
+    out = {}
+    for label, sr, channels in (("mono", 48000, 1), ("stereo", 48000, 2), ("mono 44.1k", 44100, 1)):
+        kind = Kind.A if channels == 1 else Kind.AARR
+        spec = VarSpec("a", kind, Direction.TO_WEB, () if channels == 1 else (channels,), KSMPS * channels * 8,
+                       ksmps=KSMPS)
+        enc = Encoder(spec, sr, parse("/?codec=opus", spec), 1 << 16)
+        t = np.arange(int(sr * seconds)) / sr
+        sig = np.repeat(0.5 * np.sin(2 * np.pi * 441 * t), channels).astype(np.float64)
+        blocks = [sig[i:i + KSMPS * channels].tobytes() for i in range(0, len(sig), KSMPS * channels)]
+        c0 = time.process_time()
+        size = sum(len(p) for b in blocks for p in enc.encode(b))
+        out[label] = {"cpu": (time.process_time() - c0) / seconds, "bytes": size / seconds}
+    return out
 
 
 # ------------------------------------------------------------------ table
@@ -942,7 +977,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
     sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "channel-fan", "stall", "offline", "idle", "memory",
-                "soundcard"]
+                "soundcard", "opus"]
     ap.add_argument("--only", choices=sections, action="append")
     args = ap.parse_args()
     q = args.quick
@@ -1080,7 +1115,7 @@ def main() -> int:
             note_exit(i, r[i])
         row("idle server, real time, no client: CPU s per s",
             *each(lambda i, x: f"{x['cpu_per_s']:.3f} (no opcode {r[NONE[i]]['cpu_per_s']:.3f})", r), "~ no opcode")
-    if "soundcard" in want:
+    if "soundcard" in want or "opus" in want:  # opus: compared with PCM in the same run
         secs = 20 if q else 60
         print(f"sound card: play() in Chromium, {secs} s...", flush=True)
         r = {i: bench_soundcard(i, secs) for i in ("ours6", "ours7")}
@@ -1096,6 +1131,25 @@ def main() -> int:
             *(f"{ms(x['output'])} (at {x['rate']:.0f} Hz)" for x in r.values()), "n/a")
         row("  the page's audio thread (player and recorder worklets): CPU",
             *(f"{x['cpu']:.1%} of a core (renderer {x['renderer_cpu']:.1%})" for x in r.values()), "n/a")
+        if "opus" in want:
+            o = {i: bench_soundcard(i, secs, "opus") for i in ("ours6", "ours7")}
+            row(f"play(..., {{codec: 'opus'}}) at its defaults (96 kbit/s, 10 ms), k-cycle to the page's recorder "
+                f"(p50 / p99, {secs} s)", *(heard(x) for x in o.values()), "n/a (no play())",
+                "<= PCM's p50 + 25 ms")
+            row("  Opus p50 latency above PCM's (same run)", *(f"{ms(o[i]['p50'] - r[i]['p50'])}" for i in o),
+                "n/a", "<= 25 ms")
+            row("  bytes on the wire per client (the page's count): PCM / Opus",
+                *(f"{r[i]['bytes'] / 1e3:.1f} / {o[i]['bytes'] / 1e3:.1f} kB/s ({r[i]['bytes'] / o[i]['bytes']:.1f}x fewer)"
+                  for i in o), "n/a", ">= 10x fewer")
+            row("  Csound's process (csws run: Csound and the I/O thread) CPU, PCM / Opus",
+                *(f"{r[i]['csound_cpu']:.1%} / {o[i]['csound_cpu']:.1%} of a core" for i in o), "n/a")
+            row("  the page's audio thread, Opus (renderer, WebCodecs decoding included)",
+                *(f"{o[i]['cpu']:.1%} of a core (renderer {o[i]['renderer_cpu']:.1%})" for i in o), "n/a")
+    if "opus" in want:
+        e = bench_opus_encoder(5 if q else 20)
+        row("Opus encoder on the I/O thread, per variable and setting (96 kbit/s a channel, 10 ms): CPU, bytes",
+            "; ".join(f"{k} {v['cpu']:.2%} of a core, {v['bytes'] / 1e3:.1f} kB/s" for k, v in e.items()),
+            "(the same code)", "n/a", "a few % of a core")
     row("real-time runs: end of score to exit (max)",
         *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
           + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")

@@ -25,8 +25,8 @@ PY="${PYTHON:-python3}"
 # so that the plugin is built for both majors; the `csound` extra brings Csound 7 itself.
 h7="$PWD/.cache/csound7/include"
 [ -f "$h7/csound/csdl.h" ] || .venv/bin/python tools/csound_headers.py "${h7%/include}" --version 7.0.0 --source pypi
-extras=csound,tls
-[ "$what" = test ] && extras=csound,tls,test
+extras=csound,tls,opus
+[ "$what" = test ] && extras=csound,tls,opus,test
 .venv/bin/python -m pip install ".[$extras]" -Csetup-args=-Dcsound7_include="$h7"
 .venv/bin/csws --version
 
