@@ -155,16 +155,13 @@ def test_play_opus_two_channels(perform, port, tmp_path, page):  # noqa: F811
     page.goto(f"http://127.0.0.1:{port}/")
     page.wait_for_function("() => window.ready")
     result = page.evaluate("([seconds, warmup]) => window.record('aarr', 48000, seconds, warmup, "
-                           "{codec: 'opus', bitrate: 128000})", [8.0, 1.5])
+                           "{codec: 'opus', bitrate: 128000})", [RECORD, WARMUP])
     assert result["codec"] == "opus"
     stats = result["stats"]
     for c, freq in ((0, FREQ), (1, FREQ2)):
-        x = np.frombuffer(base64.b64decode(result["data"][c]), np.float32)[int(1.5 * 48000):]
-        i = np.nonzero((x[:-1] < 0) & (x[1:] >= 0))[0]
-        t = i + x[i] / (x[i] - x[i + 1])
-        f = (len(t) - 1) / ((t[-1] - t[0]) / 48000)
-        print(f"channel {c}: {f:.3f} Hz, peak {np.max(np.abs(x)):.3f}")
-        assert abs(f - freq) < 1.0 and abs(np.max(np.abs(x)) - AMP) < 0.03
+        j = judge_sine(result, c, freq)
+        print(f"channel {c}: {j}")
+        assert_clean(j, freq)
     assert stats["underruns"] == 0 and stats["bytesPerSecond"] * 10 <= 2 * 48000 * 4, stats
     assert page.evaluate("() => window.errors") == [] and page.errors == []
 
@@ -188,7 +185,7 @@ def test_two_settings_at_once_and_shared_packets(perform, port, tmp_path):
         return await asyncio.gather(_packets(port, "bitrate=32000", 3), _packets(port, "bitrate=32000", 3),
                                     _packets(port, "bitrate=160000&frame_ms=20", 3))
 
-    (h_low, low), (h_low2, low2), (h_high, high) = asyncio.run(main())
+    (h_low, low), (h_low2, low2), (h_high, high) = run(main())
     assert (h_low["bitrate"], h_low["frame_ms"], h_high["bitrate"], h_high["frame_ms"]) == (32000, 10, 160000, 20)
     assert h_low["channels"] == 1 and h_low["sample_rate"] == 48000
     # One encoder per setting: two clients of one setting get the very same packets.
@@ -259,7 +256,7 @@ def test_bad_opus_options_are_refused(perform, port, tmp_path):
     for query, words in [("codec=mp3", "use pcm or opus"), ("codec=opus&frames=4", "do not go together"),
                          ("codec=opus&bitrate=1000", "bitrate='1000'"), ("codec=opus&frame_ms=7", "frame_ms='7'"),
                          ("bitrate=64000", "add codec=opus")]:
-        assert words in asyncio.run(_close_reason(port, query))
+        assert words in run(_close_reason(port, query))
 
 
 def test_without_the_extra(perform, port, tmp_path, page):  # noqa: F811
