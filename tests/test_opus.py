@@ -296,3 +296,28 @@ def test_opus_missing_is_a_clear_error(monkeypatch):
             opus.join(object(), None, opts, 48000)
     finally:
         opus.missing.cache_clear()
+
+
+def test_encoder_keeps_its_channels_when_an_array_is_resized():
+    """Unit: an a[] the orchestra resizes mid-stream (2 -> 3 -> 1 elements) keeps its two channels:
+    the extra element left out, a missing one silent, the packets on time."""
+    from csws.protocol.opus import Decoder
+    from csws.protocol.options import parse
+    from csws.protocol.variables import Direction, Kind, VarSpec
+    from csws.serve.opus import Encoder
+
+    ksmps = 32
+    spec = VarSpec("aarr", Kind.AARR, Direction.TO_WEB, (2,), 2 * ksmps * 8, ksmps=ksmps)
+    enc = Encoder(spec, 48000, parse("/?codec=opus", spec), 1 << 16)
+    dec = Decoder(enc.header())
+    t = np.arange(48000) / 48000
+    left, right, extra = (0.5 * np.sin(2 * np.pi * f * t) for f in (FREQ, FREQ2, 1000.0))
+    out = []
+    for n, start in enumerate(range(0, 48000, ksmps)):
+        part = slice(start, start + ksmps)
+        cols = [left[part], right[part], extra[part]][: (2, 3, 1)[n * 3 // 1500]]
+        out += [dec.decode(p) for p in enc.encode(np.stack(cols, axis=1).tobytes())]
+    x = np.concatenate(out, axis=1)
+    assert x.shape[0] == 2 and x.shape[1] >= 48000 - 2 * 480 and dec.lost == 0
+    # The middle third (3 elements): left and right as they were; the last third (1): right silent.
+    assert np.max(np.abs(x[1, 20000:31000])) > 0.45 and np.max(np.abs(x[1, 34000:])) < 0.01

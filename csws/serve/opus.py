@@ -11,6 +11,7 @@ one binary message per packet, a 4-byte little-endian sequence number first.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import weakref
@@ -26,6 +27,7 @@ from csws.protocol.variables import MYFLT, Kind, VarSpec
 
 RATES = (8000, 12000, 16000, 24000, 48000)  # what an Opus encoder takes; others are resampled to 48 kHz
 MIN_SEND_LIMIT = 8192  # bytes an Opus client may have queued, at the least
+PRE_SKIP = 312  # libopus's look-ahead for application=audio, 6.5 ms, in 48 kHz samples
 
 
 @functools.cache
@@ -66,7 +68,8 @@ class Encoder:
         ctx.options = {"frame_duration": f"{opts.frame_ms:g}", "application": "audio"}
         ctx.open()
         self._ctx = ctx
-        self.pre_skip = int(getattr(ctx, "delay", 0) or 0) or 312  # libopus's look-ahead at 48 kHz
+        self._av = av
+        self.spec = spec
         # Csound's blocks are gathered into about one packet's worth before PyAV sees them:
         # one AudioFrame per packet, not one per k-cycle.
         self._block = max(1, round(self.sr * opts.frame_ms / 1000))
@@ -82,24 +85,27 @@ class Encoder:
         return json.dumps({
             "codec": "opus", "sample_rate": self.rate, "channels": self.channels, "frame_ms": self.frame_ms,
             "frame_samples": round(self.rate * self.frame_ms / 1000), "bitrate": self.bitrate,
-            "pre_skip": self.pre_skip, "csound_sr": self.sr, "sequence": self.sequence,
+            "pre_skip": PRE_SKIP, "csound_sr": self.sr, "sequence": self.sequence,
         })
 
     def encode(self, frame: bytes) -> list[bytes]:
         """A frame of Csound's (native MYFLT, interleaved) in; the packets it completes out."""
         samples = np.frombuffer(frame, MYFLT).astype(np.float32)
-        if samples.size % self.channels:  # an a[] resized: keep the channels we encode
-            samples = samples[: samples.size - samples.size % self.channels]
+        ksmps = self.spec.ksmps or samples.size // self.channels
+        elements = samples.size // ksmps
+        if elements != self.channels:  # an a[] the orchestra resized: the channels the stream began with
+            grid = np.zeros((ksmps, self.channels), np.float32)
+            keep = min(elements, self.channels)
+            grid[:, :keep] = samples[: ksmps * elements].reshape(ksmps, elements)[:, :keep]
+            samples = grid.ravel()
         self._pending.append(samples)
-        self._have += samples.size // self.channels
+        self._have += ksmps
         if self._have < self._block:
             return []
-        import av
-
         block = np.concatenate(self._pending)[None, :]
         self._pending.clear()
         self._have = 0
-        audio = av.AudioFrame.from_ndarray(block, format="flt", layout=self.layout)
+        audio = self._av.AudioFrame.from_ndarray(block, format="flt", layout=self.layout)
         audio.sample_rate = self.sr
         out = []
         for packet in self._ctx.encode(audio):
@@ -152,8 +158,15 @@ def feed(var: Any, frame: bytes) -> tuple[int, int]:
     if not encoders:
         return 0, 0
     sent = dropped = 0
-    for enc in encoders.values():
-        for packet in enc.encode(frame):
+    for opts, enc in list(encoders.items()):
+        try:
+            packets = enc.encode(frame)
+        except Exception as e:  # noqa: BLE001 - av.error.FFmpegError and kin: its clients are told, Csound goes on
+            del encoders[opts]
+            for ws in enc.clients:
+                asyncio.ensure_future(ws.close(1011, f"Opus encoding failed: {e}"[:120]))
+            continue
+        for packet in packets:
             ready = []
             for ws in enc.clients:
                 if ws.transport.is_closing() or ws.transport.get_write_buffer_size() > enc.send_limit:

@@ -594,10 +594,15 @@ class OpusStream {
     const seq = new DataView(data).getUint32(0, true);
     if (this.next !== null && seq !== this.next) this.lost += (seq - this.next) >>> 0;
     this.next = (seq + 1) >>> 0;
-    if (this.decoder === null) this.open();
-    this.decoder.decode(new EncodedAudioChunk({
-      type: "key", timestamp: seq * this.header.frame_ms * 1000, data: new Uint8Array(data, 4),
-    }));
+    try {
+      if (this.decoder === null) this.open();
+      this.decoder.decode(new EncodedAudioChunk({
+        type: "key", timestamp: seq * this.header.frame_ms * 1000, data: new Uint8Array(data, 4),
+      }));
+    } catch (e) { // a decoder closed by an error not yet reported: a new one from the next packet
+      this.decoder = null;
+      this.onError(e);
+    }
   }
 
   open() {
