@@ -853,7 +853,7 @@ def bench_soundcard(impl: str, seconds: float, codec: str = "pcm") -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    site = WORK / f"site-{impl}"
+    site = WORK / f"site-{impl}-{codec}"
     site.mkdir()
     (site / "index.html").write_text(SOUNDCARD_PAGE)
     run = Run(impl, SOUNDCARD_ORC.format(every=PULSE_EVERY, port=port), f"i1 0 {seconds + 60:.0f}", REALTIME,
