@@ -555,6 +555,7 @@ const OPUS_RATE = 48000; // what play() decodes Opus at
 
 // Why play(..., {codec: "opus"}) cannot have Opus here, or null if it can.
 async function opusMissing(info, channels) {
+  if (channels > 2) return `csws sends Opus for one or two channels, not ${channels}`;
   if (!(info.codecs || []).includes("opus")) {
     return "the server offers no Opus (pip install 'csound-websocket[opus]' where Csound runs)";
   }
