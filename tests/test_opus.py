@@ -321,3 +321,22 @@ def test_encoder_keeps_its_channels_when_an_array_is_resized():
     assert x.shape[0] == 2 and x.shape[1] >= 48000 - 2 * 480 and dec.lost == 0
     # The middle third (3 elements): left and right as they were; the last third (1): right silent.
     assert np.max(np.abs(x[1, 20000:31000])) > 0.45 and np.max(np.abs(x[1, 34000:])) < 0.01
+
+
+def test_opus_options():
+    """Unit: codec=opus's defaults and limits per channel count (csws.protocol.options)."""
+    from csws.protocol.options import BadOption, parse
+    from csws.protocol.variables import Direction, Kind, VarSpec
+
+    mono = VarSpec("a1", Kind.A, Direction.TO_WEB, (), 8 * 32, ksmps=32)
+    stereo = VarSpec("a2", Kind.AARR, Direction.TO_WEB, (2,), 2 * 8 * 32, ksmps=32)
+    four = VarSpec("a4", Kind.AARR, Direction.TO_WEB, (4,), 4 * 8 * 32, ksmps=32)
+    control = VarSpec("k1", Kind.K, Direction.TO_WEB, (), 8)
+    assert (parse("/?codec=opus", stereo).bitrate, parse("/?codec=opus&dtype=float32", mono).dtype) == (192000, "float64")
+    assert parse("/?codec=opus&bitrate=400000&frame_ms=2.5", stereo).frame_ms == 2.5
+    assert parse("/?codec=opus", mono) == parse("/?codec=opus&dtype=float32&bitrate=96000&frame_ms=10", mono)
+    for path, spec, words in [("/?codec=opus", four, "one or two channels"), ("/?codec=opus", control, "a-rate"),
+                              ("/?codec=opus&bitrate=300000", mono, "from 6000 to 256000"),
+                              ("/?codec=opus&frame_ms=abc", mono, "one of 2.5")]:
+        with pytest.raises(BadOption, match=words):
+            parse(path, spec)
