@@ -180,6 +180,8 @@ async def _packets(port: int, query: str, seconds: float) -> tuple[dict, list[by
 
 def test_two_settings_at_once_and_shared_packets(perform, port, tmp_path):
     piece(perform, port, tmp_path)
+    info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=patience(10)).read())
+    assert info["codecs"] == ["pcm", "opus"]
 
     async def main():
         return await asyncio.gather(_packets(port, "bitrate=32000", 3), _packets(port, "bitrate=32000", 3),
