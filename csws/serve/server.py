@@ -382,7 +382,7 @@ class PortServer:
                 for frame in var.ring.read_new():
                     self._fan_out(var, frame)
             first = var.latest_message()
-            if first is not None and not opts.opus:
+            if first is not None:
                 broadcast([ws], options.convert(var.spec, first, opts.dtype))
                 var.sent += 1
         var.clients.add(ws)
