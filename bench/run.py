@@ -26,6 +26,10 @@ in the worklet).  Each k-cycle's time comes from a k-rate counter this
 process receives from Csound over loopback (bench_soundcard says how).
 Underruns are player.stats()'s; the audio thread's CPU is read from /proc.
 
+The crowd rows (ours only: the original has no combining) start 1000 websocket clients in 4
+processes of this machine, each sending its value 20 times a second to one variable that
+combines them (`websocket_config "combine.kcrowd", "mean"`), and the same load latest-wins.
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -583,11 +587,12 @@ CROWD, CROWD_RATE, CROWD_WORKERS, CROWD_PHASE = 1000, 20.0, 4, 4.0  # clients, H
 CROWD_SETTLE = 0.25  # s after a phase change before Csound's read must equal the new true mean
 
 
-def crowd_orc(port: int) -> str:
-    """kcrowd combines its clients (mean); Csound sends what it reads back as kread, every
-    k-cycle, with the k-cycle's number; a message to kstop ends the performance."""
+def crowd_orc(port: int, rule: str) -> str:
+    """kcrowd combines its clients by `rule` ("latest": as before combining existed); Csound sends
+    what it reads back as kread, every k-cycle, with the k-cycle's number; a message to kstop ends
+    the performance."""
     return f"""websocket_config "max_clients", "{CROWD + 16}"
-websocket_config "combine.kcrowd", "mean"
+websocket_config "combine.kcrowd", "{rule}"
 instr 1
   kcrowd websocket {port}
   kstop websocket {port}
@@ -653,7 +658,7 @@ def _crowd_worker(port: int, clients: range, ready, go, seconds: float, results)
     asyncio.run(main())
 
 
-def bench_crowd(impl: str, seconds: float) -> dict:
+def bench_crowd(impl: str, seconds: float, rule: str = "mean") -> dict:
     """CROWD clients, in CROWD_WORKERS processes, send to one `combine.kcrowd "mean"` variable at
     CROWD_RATE each; their values change every CROWD_PHASE s.  Csound's process CPU while they are
     connected but silent, and while they send; what Csound reads (kread, every k-cycle) against the
@@ -670,7 +675,7 @@ def bench_crowd(impl: str, seconds: float) -> dict:
                for w in range(CROWD_WORKERS)]
     for w in workers:
         w.start()
-    run = Run(impl, crowd_orc(port), "i1 0 3600", REALTIME).start()
+    run = Run(impl, crowd_orc(port, rule), "i1 0 3600", REALTIME).start()
     tick = os.sysconf("SC_CLK_TCK")
     phases = int(seconds // CROWD_PHASE) + 1
     truth = [float(np.mean([crowd_value(i, p) for i in range(CROWD)])) for p in range(phases)]
@@ -1201,8 +1206,10 @@ def main() -> int:
         secs = 8 if q else 20
         print(f"the crowd: {CROWD} clients x {CROWD_RATE:.0f} Hz into one combined variable, {secs} s...", flush=True)
         r = {i: bench_crowd(i, secs) for i in ("ours6", "ours7")}
+        latest = bench_crowd("ours6", secs, "latest")  # the same load, as before combining existed
         for i in r:
             note_exit(i, r[i])
+        note_exit("ours6", latest)
         row(f"the crowd: {CROWD} clients ({CROWD_WORKERS} processes) each sending {CROWD_RATE:.0f}/s to one "
             f"`combine` mean ({secs} s): Csound's process, CPU s per s",
             *(f"{x['load']:.2f} (connected, silent: {x['idle']:.2f}; machine's load {x['machine']:.1f})"
@@ -1214,6 +1221,9 @@ def main() -> int:
         row(f"  what Csound reads against the true mean, {CROWD_SETTLE * 1e3:.0f} ms into each "
             f"{CROWD_PHASE:.0f} s phase (max / mean error)",
             *(f"{x['err_max']:.3g} / {x['err_mean']:.3g}" for x in r.values()), "n/a", "0")
+        row("  the same, latest-wins (no combine line, as before): CPU s per s; read against the true mean "
+            "(max / mean error)",
+            f"{latest['load']:.2f}; {latest['err_max']:.3g} / {latest['err_mean']:.3g}", "", "n/a")
         row("  a phase's last client sending its new value to Csound reading the new mean exactly (p50 / max)",
             *(f"{ms(x['settle_p50'])} / {ms(x['settle_max'])} over {x['phases']} phases (last client "
               f"{ms(x['late_max'])} into its phase)" for x in r.values()), "n/a", "a few ms")
