@@ -260,3 +260,39 @@ endin"""
 
     asyncio.run(main())
     p.wait_for(r"combine\.Sname = 'mean' ignored: only k and k\[\] variables from the web combine their clients")
+
+
+def test_the_orchestra_changes_the_rule_while_clients_are_counted(perform, port):
+    """Like range.NAME, combine.NAME applies whenever the line comes: a later note switches mean to
+    sum, and Csound reads the sum at once, with no client sending anything new."""
+    orc = f"""websocket_config "combine.kvote", "mean"
+instr 1
+  kvote websocket {port}
+  kswitch websocket {port}
+  kdone init 0
+  if kswitch == 1 && kdone == 0 then
+    event "i", 2, 0, 0.01
+    kdone = 1
+  endif
+  kread[] init 1
+  kread[0] = kvote
+  kd websocket {port}, kread
+endin
+instr 2
+  websocket_config "combine.kvote", "sum"
+endin"""
+    perform(orc, "i1 0 120")
+
+    async def main():
+        async with await offering(port, "kvote", "kread") as cs:
+            async with cs.subscribe("kread") as rx:
+                voters = [await connect_var(port, "kvote", query="direction=from_web") for _ in range(3)]
+                for ws, v in zip(voters, (1.0, 2.0, 6.0)):
+                    await ws.send(struct.pack("<d", v))
+                await reads(rx, [3.0])
+                await cs.send("kswitch", 1.0)
+                await reads(rx, [9.0])
+                _, _, body = get(port, "/csws.json")
+                return {v["name"]: v["combine"] for v in json.loads(body)["variables"]}["kvote"]
+
+    assert asyncio.run(main()) == {"rule": "sum", "window": 0.0, "counted": 3}

@@ -29,9 +29,10 @@ COST_RATIO = 10  # a combination waits this many times its last run's time after
 class Crowds:
     """The combined variables of one port: their crowds, pending writes and window timers."""
 
-    def __init__(self, config: Mapping[str, str], write: Callable[[Variable, bytes], None],
-                 warn: Callable[[str, str], None], port: int) -> None:
+    def __init__(self, config: Mapping[str, str], variables: Callable[[], Mapping[str, Variable]],
+                 write: Callable[[Variable, bytes], None], warn: Callable[[str, str], None], port: int) -> None:
         self._config = config  # the orchestra's websocket_config settings, as they are now
+        self._variables = variables  # the port's table as it is now
         self._write = write  # a frame into the variable's ring (growing an array's)
         self._warn = warn
         self._port = port
@@ -74,6 +75,12 @@ class Crowds:
         crowd = self._crowds.get(var)
         if crowd is not None and len(crowd):
             crowd.leave(client)
+            self._due(var)
+
+    def reconsider(self, name: str) -> None:
+        """The orchestra changed a variable's rule or window: apply it now, not at the next message."""
+        var = self._variables().get(name)
+        if var is not None and self._crowd(var) is not None:
             self._due(var)
 
     def describe(self, var: Variable) -> dict | None:

@@ -112,7 +112,8 @@ class PortServer:
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
         self.control = Control(self, port)  # Csound's channels, score, code
-        self.crowds = Crowds(port.config, self._write, self._warn, self.port)  # combine.NAME: many clients, one value
+        # combine.NAME: many clients, one value
+        self.crowds = Crowds(port.config, lambda: self.variables, self._write, self._warn, self.port)
 
     @property
     def variables(self) -> dict[str, Variable]:
