@@ -50,7 +50,7 @@ class Crowds:
         return combine.parse_rule(name, rule), combine.parse_window(name, window)
 
     def check(self, var: Variable) -> None:
-        """A client joins: say once if the variable has a rule it cannot follow."""
+        """A client joins: say (rate-limited) if the variable has a rule it cannot follow."""
         rule, _ = self._rule(var)
         if rule != "latest" and not self._combinable(var):
             self._warn(f"combine:{var.spec.name}",
