@@ -1203,7 +1203,7 @@ def main() -> int:
         row("  the pages' process (this one), CPU s per s",
             *(f"{x['changing'][1]:.2f} (load {x['load']:.2f})" for x in r.values()), "n/a")
     if "crowd" in want:
-        secs = 8 if q else 20
+        secs = 8 if q else 16  # three runs: about 80 s in all
         print(f"the crowd: {CROWD} clients x {CROWD_RATE:.0f} Hz into one combined variable, {secs} s...", flush=True)
         r = {i: bench_crowd(i, secs) for i in ("ours6", "ours7")}
         latest = bench_crowd("ours6", secs, "latest")  # the same load, as before combining existed
