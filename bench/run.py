@@ -31,6 +31,10 @@ at its defaults in the same way, right after PCM, and compare: latency, bytes th
 per second (player.stats().bytes), Csound's process CPU (csws run: Csound and the I/O thread,
 which encodes); and time csws's encoder (csws.serve.opus.Encoder) alone on this process's CPU.
 
+The crowd rows (ours only: the original has no combining) start 1000 websocket clients in 4
+processes of this machine, each sending its value 20 times a second to one variable that
+combines them (`websocket_config "combine.kcrowd", "mean"`), and the same load latest-wins.
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -582,6 +586,164 @@ def bench_stream(impl: str, kind: str, nclients: int, seconds: float, client: bo
             "exit": run.exit_after_score()}
 
 
+# ------------------------------------------------------------- the crowd's voice
+
+CROWD, CROWD_RATE, CROWD_WORKERS, CROWD_PHASE = 1000, 20.0, 4, 4.0  # clients, Hz each, processes, s
+CROWD_SETTLE = 0.25  # s after a phase change before Csound's read must equal the new true mean
+
+
+def crowd_orc(port: int, rule: str) -> str:
+    """kcrowd combines its clients by `rule` ("latest": as before combining existed); Csound sends
+    what it reads back as kread, every k-cycle, with the k-cycle's number; a message to kstop ends
+    the performance."""
+    return f"""websocket_config "max_clients", "{CROWD + 16}"
+websocket_config "combine.kcrowd", "{rule}"
+instr 1
+  kcrowd websocket {port}
+  kstop websocket {port}
+  kcycle init 0
+  kcycle += 1
+  kread[] init 2
+  kread[0] = kcrowd
+  kread[1] = kcycle
+  kd websocket {port}, kread
+  if kstop != 0 then
+    event "e", 0, 0
+  endif
+endin"""
+
+
+def crowd_value(client: int, phase: int) -> float:
+    """What a client sends during a phase: known here, so the true mean is too (it rises by 2 a phase)."""
+    return float((client * 37) % 100 + phase * (client % 5))
+
+
+def _crowd_worker(port: int, clients: range, ready, go, seconds: float, results) -> None:
+    """One load process: its clients connect, say ready, then each sends its value at
+    CROWD_RATE from go's start time for `seconds`, at its own phase within the period.
+    Puts (messages sent, {phase: when its last client first sent that phase's value})."""
+    import random
+    import struct
+
+    from websockets.exceptions import ConnectionClosed
+
+    async def one(i: int, ws, start: float) -> tuple[int, dict[int, float]]:
+        period, n, switched = 1 / CROWD_RATE, 0, {}
+        t = start + random.random() * period
+        while t < start + seconds:
+            await asyncio.sleep(t - time.monotonic())
+            now = time.monotonic()
+            phase = int((now - start) // CROWD_PHASE)
+            try:
+                await ws.send(struct.pack("<d", crowd_value(i, phase)))
+            except ConnectionClosed:
+                break
+            switched.setdefault(phase, now)
+            n += 1
+            t += period
+        return n, switched
+
+    async def main() -> None:
+        conns = []
+        for chunk in range(clients.start, clients.stop, 25):  # within the server's listen backlog
+            conns += await asyncio.gather(*(connect_var(port, "kcrowd", "?direction=from_web")
+                                            for _ in range(chunk, min(chunk + 25, clients.stop))))
+        ready.put(len(conns))
+        while go.value == 0:
+            await asyncio.sleep(0.01)
+        done = await asyncio.gather(*(one(i, ws, go.value) for i, ws in zip(clients, conns)))
+        last: dict[int, float] = {}
+        for _, switched in done:
+            for phase, t in switched.items():
+                last[phase] = max(last.get(phase, t), t)
+        results.put((sum(n for n, _ in done), last))
+        for ws in conns:
+            ws.transport.abort()
+
+    asyncio.run(main())
+
+
+def bench_crowd(impl: str, seconds: float, rule: str = "mean") -> dict:
+    """CROWD clients, in CROWD_WORKERS processes, send to one `combine.kcrowd "mean"` variable at
+    CROWD_RATE each; their values change every CROWD_PHASE s.  Csound's process CPU while they are
+    connected but silent, and while they send; what Csound reads (kread, every k-cycle) against the
+    true mean of the phase: its largest error once CROWD_SETTLE s into a phase, and how long after
+    each phase change it reads the new mean exactly."""
+    import multiprocessing
+
+    port = free_port()
+    ctx = multiprocessing.get_context("fork")  # before Csound's reader threads exist
+    ready, go, results = ctx.Queue(), ctx.Value("d", 0.0), ctx.Queue()
+    per = CROWD // CROWD_WORKERS
+    workers = [ctx.Process(target=_crowd_worker, args=(port, range(w * per, (w + 1) * per), ready, go,
+                                                       seconds, results), daemon=True)
+               for w in range(CROWD_WORKERS)]
+    for w in workers:
+        w.start()
+    run = Run(impl, crowd_orc(port, rule), "i1 0 3600", REALTIME).start()
+    tick = os.sysconf("SC_CLK_TCK")
+    phases = int(seconds // CROWD_PHASE)  # whole ones: a client late past the end may send the next's value
+    truth = [float(np.mean([crowd_value(i, p) for i in range(CROWD)])) for p in range(phases)]
+
+    async def main() -> dict:
+        reader = await connect_var(port, "kread")
+        stop = await connect_var(port, "kstop")
+        for _ in workers:
+            await asyncio.get_running_loop().run_in_executor(None, ready.get, True, 120)
+        stat = Path(f"/proc/{_csound_pid(run)}/stat")
+        t0, c0 = time.monotonic(), _cpu_ticks(stat) / tick
+        await asyncio.sleep(2)  # connected, silent
+        t1, c1 = time.monotonic(), _cpu_ticks(stat) / tick
+        start = go.value = time.monotonic() + 0.2
+        got = []  # (arrival, k-cycle, value)
+        async with asyncio.timeout(seconds + 30):
+            while time.monotonic() < start + seconds:
+                value, cycle = np.frombuffer(await reader.recv(), np.float64)
+                got.append((time.monotonic(), cycle, float(value)))
+        # When Csound read each value, on this clock: its k-cycle at the real-time pace, from the
+        # frame that arrived soonest (this process may fall behind under load: not Csound's doing).
+        offset = min(t - cycle / KR for t, cycle, _ in got)
+        reads = [(offset + cycle / KR, value) for _, cycle, value in got]
+        t2, c2 = time.monotonic(), _cpu_ticks(stat) / tick
+        load = os.getloadavg()[0]
+        done = [await asyncio.get_running_loop().run_in_executor(None, results.get, True, 60) for _ in workers]
+        await stop.send(np.array([1.0]).tobytes())
+        last: dict[int, float] = {}
+        for _, switched in done:
+            for phase, t in switched.items():
+                last[phase] = max(last.get(phase, t), t)
+        return {"idle": (c1 - c0) / (t1 - t0), "load": (c2 - c1) / (t2 - t1 - 0.2), "reads": reads,
+                "start": start, "sent": sum(n for n, _ in done), "last": last, "machine": load}
+
+    try:
+        r = asyncio.run(main())
+    finally:
+        for w in workers:
+            w.join(seconds + 30)
+        run.wait(30)
+    errors, settle, late, missed = [], [], [], 0
+    for p in range(phases):
+        begin = r["start"] + p * CROWD_PHASE
+        phase_reads = [(t, v) for t, v in r["reads"] if begin <= t < begin + CROWD_PHASE]
+        errors += [abs(v - truth[p]) for t, v in phase_reads if t >= begin + CROWD_SETTLE]
+        exact = [t for t, v in phase_reads if v == truth[p]]
+        if p and p in r["last"]:  # a change of phase every client took part in
+            late.append(r["last"][p] - begin)
+            if exact:
+                settle.append(exact[0] - r["last"][p])  # the last client's new value to Csound reading the mean
+            else:
+                missed += 1
+    m = re.search(r"kcrowd \(from web\): received (\d+)", run.output)
+    return {"idle": r["idle"], "load": r["load"], "sent": r["sent"] / seconds,
+            "received": int(m.group(1)) / seconds if m else None,
+            "err_max": max(errors) if errors else float("nan"),
+            "err_mean": float(np.mean(errors)) if errors else float("nan"),
+            "settle_p50": float(np.median(settle)) if settle else float("nan"),
+            "settle_max": max(settle) if settle else float("nan"), "phases": len(settle), "missed": missed,
+            "late_max": max(late) if late else float("nan"), "machine": r["machine"],
+            "exit": run.exit_after_score()}
+
+
 # ------------------------------------------------------ offline, memory, idle
 
 
@@ -977,7 +1139,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
     sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "channel-fan", "stall", "offline", "idle", "memory",
-                "soundcard", "opus"]
+                "soundcard", "opus", "crowd"]
     ap.add_argument("--only", choices=sections, action="append")
     args = ap.parse_args()
     q = args.quick
@@ -1078,6 +1240,32 @@ def main() -> int:
               f"{x['changes']} (server sent {x['sent']})" for x in r.values()), "n/a")
         row("  the pages' process (this one), CPU s per s",
             *(f"{x['changing'][1]:.2f} (load {x['load']:.2f})" for x in r.values()), "n/a")
+    if "crowd" in want:
+        secs = 8 if q else 16  # three runs: about 80 s in all
+        print(f"the crowd: {CROWD} clients x {CROWD_RATE:.0f} Hz into one combined variable, {secs} s...", flush=True)
+        r = {i: bench_crowd(i, secs) for i in ("ours6", "ours7")}
+        latest = bench_crowd("ours6", secs, "latest")  # the same load, as before combining existed
+        for i in r:
+            note_exit(i, r[i])
+        note_exit("ours6", latest)
+        row(f"the crowd: {CROWD} clients ({CROWD_WORKERS} processes) each sending {CROWD_RATE:.0f}/s to one "
+            f"`combine` mean ({secs} s): Csound's process, CPU s per s",
+            *(f"{x['load']:.2f} (connected, silent: {x['idle']:.2f}; machine's load {x['machine']:.1f})"
+              for x in r.values()),
+            "n/a (latest wins)")
+        row("  messages per second: the clients sent / Csound's server took",
+            *(f"{x['sent']:.0f} / {x['received']:.0f}" if x["received"] is not None else f"{x['sent']:.0f} / ?"
+              for x in r.values()), "n/a", f"{CROWD * CROWD_RATE:.0f}")
+        row(f"  what Csound reads against the true mean, {CROWD_SETTLE * 1e3:.0f} ms into each "
+            f"{CROWD_PHASE:.0f} s phase (max / mean error)",
+            *(f"{x['err_max']:.3g} / {x['err_mean']:.3g}" for x in r.values()), "n/a", "0")
+        row("  the same, latest-wins (no combine line, as before): CPU s per s; read against the true mean "
+            "(max / mean error)",
+            f"{latest['load']:.2f}; {latest['err_max']:.3g} / {latest['err_mean']:.3g}", "", "n/a")
+        row("  a phase's last client sending its new value to Csound reading the new mean exactly (p50 / max)",
+            *(f"{ms(x['settle_p50'])} / {ms(x['settle_max'])} over {x['phases']} phases"
+              + (f", {x['missed']} never exact" if x["missed"] else "")
+              + f" (last client {ms(x['late_max'])} into its phase)" for x in r.values()), "n/a", "a few ms")
     if "stall" in want:
         secs = 5 if q else 20
         print(f"notes starting and ending, {secs} s...", flush=True)

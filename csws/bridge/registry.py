@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from csws.bridge.iothread import IOThread
 from csws.bridge.port import Port, Variable
-from csws.protocol import policy
+from csws.protocol import combine, policy
 from csws.protocol.settings import Settings
 from csws.protocol.variables import Direction, VarSpec
 
@@ -231,6 +231,10 @@ def configure(csound: int, name: str, value: str) -> None:
     Settings.check(name, value)
     with _lock:
         _config.setdefault(csound, {})[name] = value
+        if name.startswith((combine.PREFIX, combine.WINDOW_PREFIX)):  # a crowd's rule: at once, on open ports too
+            for port in _ports.values():
+                if port.csound == csound and port.server is not None:
+                    _io.loop.call_soon_threadsafe(port.server.crowds.reconsider, name.split(".", 1)[1])
 
 
 def _report(csound: int) -> None:

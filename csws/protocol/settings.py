@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from csws.protocol import combine
 from csws.protocol.variables import MAX_STRING
 
 # The numbers a setting may take (both ends included): beyond them a port
@@ -86,8 +87,16 @@ class Settings:
         if name.startswith(RANGE_PREFIX):
             _range(name[len(RANGE_PREFIX):], value)
             return
+        # A from-web variable's crowd (csws/protocol/combine.py): read live by the server, like ranges.
+        if name.startswith(combine.PREFIX):
+            combine.parse_rule(name[len(combine.PREFIX):], value)
+            return
+        if name.startswith(combine.WINDOW_PREFIX):
+            combine.parse_window(name[len(combine.WINDOW_PREFIX):], value)
+            return
         if name not in {f.name for f in fields(cls)} - {"ranges"}:
-            known = ", ".join(f.name for f in fields(cls) if f.name != "ranges") + ", range.NAME"
+            known = (", ".join(f.name for f in fields(cls) if f.name != "ranges")
+                     + ", range.NAME, combine.NAME, combine_window.NAME")
             raise ValueError(f"no setting named {name!r}; the settings are: {known}")
         cls.from_env({name: value})
 

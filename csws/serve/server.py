@@ -27,6 +27,7 @@ from csws.protocol import control as control_protocol
 from csws.protocol import options, policy
 from csws.serve import fanout, http, opus
 from csws.serve.control import Control
+from csws.serve.crowd import Crowds
 from csws.bridge.port import Port, Variable
 from csws.protocol.settings import Settings
 from csws.protocol.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
@@ -111,6 +112,8 @@ class PortServer:
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
         self.control = Control(self, port)  # Csound's channels, score, code
+        # combine.NAME: many clients, one value
+        self.crowds = Crowds(port.config, lambda: self.variables, self._write, self._warn, self.port)
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -292,7 +295,8 @@ class PortServer:
             "myflt_bytes": MYFLT_BYTES,
             "port": self.port,
             "codecs": opus.codecs(),  # for a-rate variables to the web: ?codec=opus
-            "variables": [{**v.current_spec().describe(), "range": ranges.range_of(name)}
+            "variables": [{**v.current_spec().describe(), "range": ranges.range_of(name),
+                           "combine": self.crowds.describe(v)}
                           for name, v in self.variables.items()],
             "channels": self.control.describe(),
         }
@@ -327,7 +331,7 @@ class PortServer:
                     await self._wrong_way(var, ws)
                     break
                 if var.ring is not None:
-                    self._receive(var, message)
+                    self._receive(var, ws, message)
         except ConnectionClosed as e:
             if e.sent is not None and e.sent.code == 1009:
                 self._oversized(var, None, limit)
@@ -385,29 +389,36 @@ class PortServer:
             if first is not None:
                 broadcast([ws], options.convert(var.spec, first, opts.dtype))
                 var.sent += 1
+        self.crowds.check(var)
         var.clients.add(ws)
         self._nclients += 1
         self.wake.set_clients(self._nclients)
 
     def _leave(self, var: Variable, ws: ServerConnection) -> None:
+        self.crowds.leave(var, ws)
         if ws in var.clients:
             var.clients.discard(ws)
             opus.leave(var, ws)
             self._nclients -= 1
             self.wake.set_clients(self._nclients)
 
-    def _receive(self, var: Variable, message: bytes | str) -> None:
+    def _receive(self, var: Variable, ws: ServerConnection, message: bytes | str) -> None:
         try:
             frame = decode(var.current_spec(), message, self.max_string)
-            if var.spec.kind.is_array and len(frame) > var.ring.capacity:
-                self._grow(var, len(frame))
-            var.share.refill()  # strings: a spare buffer for a note whose output Csound shrank
-            var.ring.write(frame)
+            if not self.crowds.receive(var, ws, frame):  # combined: the crowd writes (csws/serve/crowd.py)
+                self._write(var, frame)
             var.received += 1
         except BadMessage as e:
             var.rejected += 1
             # Rate-limited per variable: a broken client must not flood Csound's messages.
             self._warn(var.spec.name, f"csws: port {self.port}: {e} (dropped)")
+
+    def _write(self, var: Variable, frame: bytes) -> None:
+        """A frame from the web into the ring Csound's thread reads."""
+        if var.spec.kind.is_array and len(frame) > var.ring.capacity:
+            self._grow(var, len(frame))
+        var.share.refill()  # strings: a spare buffer for a note whose output Csound shrank
+        var.ring.write(frame)
 
     # ---- data to the web ----
 

@@ -19,6 +19,10 @@ export interface VariableInfo {
   /** "scalar", "block" (a), "row-major" (k[], i[]) or "interleaved" (a[]: sample 0 of every element, then sample 1...). */
   layout: "scalar" | "block" | "row-major" | "interleaved";
   dtype: "float64" | "utf-8";
+  /** A from-web k or k[]: how Csound combines its clients (websocket_config "combine.NAME", docs/settings.md):
+   * the rule, the window in seconds (0: while connected), the clients counted now (null under "latest").
+   * null for other variables. */
+  combine: { rule: "latest" | "mean" | "sum" | "min" | "max" | "count"; window: number; counted: number | null } | null;
 }
 
 /** /csws.json: what one port offers. */
