@@ -147,8 +147,8 @@ def test_faces_in_order_and_the_start_values():
     assert faces_of_csd(with_all).first == "csoundqt"
     assert faces_of_csd(b"<CsoundSynthesizer></CsoundSynthesizer>").present == ["surface"]
     values = start_values(faces_of_csd(with_all).csoundqt)
-    assert values == {"k": 0.25, "s": 'say "hi"'}, "controls only: no momentary button, display or reserved channel"
-    assert chnset_code(values) == 'chnset 0.25, "k"\nchnset "say \\"hi\\"", "s"\n'
+    assert values == {"k": 0.25, "s": 'say "hi"', "m": 0}, "controls only: no display or reserved channel"
+    assert chnset_code(values) == 'chnset 0.25, "k"\nchnset "say \\"hi\\"", "s"\nchnset 0.0, "m"\n'
 
 
 def test_every_panel_of_csoundqt_examples_is_read(examples):  # noqa: F811 - the fixture
