@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import shutil
 import sys
@@ -37,8 +38,11 @@ PIECES = {  # at least 12 panels of different widget mixes
     "fm": "CsoundQt/Synths/Simple_FM_Synth.csd",
     "reserved": "CsoundQt/Widgets/Reserved_Channels.csd",
     "scrollnumbers": "CsoundQt/Widgets/Scrollnumber_Widget.csd",
-    "console": "CsoundQt/Getting Started/Basics/Hello World.csd",  # a BSBConsole: a placeholder
+    "console": "CsoundQt/Getting Started/Realtime_Interaction/Widgets_Checkbox.csd",  # a BSBConsole: a placeholder
+    "tables": "CsoundQt/Widgets/Graph_Widget.csd",  # a BSBTableDisplay: a placeholder
 }
+# Pieces Csound 7 does not compile, and why.
+CSOUND6_ONLY = {"stria": "Stria names a variable `do`, a keyword in Csound 7"}
 
 # Every widget at its place: the panel's own geometry times the page's scale, within a pixel.
 MISPLACED = """() => {
@@ -59,6 +63,8 @@ MISPLACED = """() => {
 
 
 def start_piece(examples, name: str, tmp_path, port: int, *extra: str) -> Performance:  # noqa: F811
+    if name in CSOUND6_ONLY and os.environ.get("CSWS_CSOUND") == "7":
+        pytest.skip(CSOUND6_ONLY[name])
     source = examples / PIECES[name]
     csd = tmp_path / source.name
     shutil.copy(source, csd)  # unchanged: a new user runs the file as CsoundQt ships it
@@ -107,7 +113,7 @@ def test_every_widget_drawn_in_place(browser, examples, name, tmp_path, port):  
         assert page.locator("h1").text_content().startswith("CsoundQt panel")
         assert page.get_by_role("link", name="control surface").count() == 1, "the page links the other faces"
         for kind, n in model["unknown"].items():  # placeholders, said once in Csound's console
-            assert page.get_by_role("img", name=f"{kind}").count() == n
+            assert page.locator(".kind-placeholder", has_text=f"{kind}: not shown in a browser").count() == n
             p.wait_for(f"the csoundqt panel shows placeholders for what csws cannot draw: {n} {kind}")
             page.reload()
             page.wait_for_function("() => window.cswsPanel")
