@@ -19,6 +19,74 @@ const RESERVED = [
   [/^_M?Browse\d*$/, "CsoundQt's file dialog: a browser cannot choose files on the machine running Csound; type the path in the field beside it"],
 ];
 
+// The widgets' look, added to the document once by renderPanel (a page of its own needs no CSS).
+const STYLE = `
+  .csws-panel * { box-sizing: border-box; }
+  .csws-panel { position: relative; overflow: hidden; }
+  .csws-panel .stage { position: absolute; left: 0; top: 0; transform-origin: 0 0; background: #d8d8d8; }
+  .csws-panel .widget { position: absolute; margin: 0; padding: 0; overflow: hidden; font: 10px "Arial", sans-serif;
+    color: inherit; }
+  .csws-panel .text { display: flex; flex-direction: column; white-space: pre-wrap; overflow-wrap: anywhere; padding: 0; }
+  .csws-panel output.text { display: flex; }
+  .csws-panel .kind-label, .csws-panel .kind-display, .csws-panel .kind-scrollnumber { line-height: 1.15; }
+  .csws-panel .kind-button { font-size: 13px; border: 1px solid #888; border-radius: 4px; background: #f2f2f2; color: #111;
+    touch-action: manipulation; cursor: pointer; display: flex; align-items: center; justify-content: center;
+    text-align: center; }
+  .csws-panel .kind-button[aria-pressed=true] { background: #5c9ddb; color: #fff; }
+  .csws-panel .kind-button.reserved { opacity: .55; cursor: not-allowed; }
+  .csws-panel .kind-button img { max-width: 100%; max-height: 100%; }
+  .csws-panel [role=slider], .csws-panel [role=spinbutton] { touch-action: none; cursor: pointer; user-select: none; }
+  .csws-panel .kind-hslider .track, .csws-panel .kind-vslider .track { position: absolute; background: #aaa; border-radius: 3px; }
+  .csws-panel .kind-hslider .track { left: 4px; right: 4px; top: calc(50% - 3px); height: 6px; }
+  .csws-panel .kind-vslider .track { top: 4px; bottom: 4px; left: calc(50% - 3px); width: 6px; }
+  .csws-panel .fill { position: absolute; left: 0; bottom: 0; background: #3d7fc4; border-radius: 3px; }
+  .csws-panel .kind-hslider .fill { top: 0; }
+  .csws-panel .kind-vslider .fill { right: 0; }
+  .csws-panel .thumb { position: absolute; width: 12px; height: 12px; border-radius: 50%; background: #fff; border: 1px solid #555;
+    transform: translate(-50%, -50%); }
+  .csws-panel .kind-hslider .thumb { top: 50%; }
+  .csws-panel .kind-vslider .thumb { left: 50%; transform: translate(-50%, 50%); }
+  .csws-panel .kind-knob svg { width: 100%; height: 100%; display: block; }
+  .csws-panel .kind-knob .body { fill: #ddd; stroke: #777; stroke-width: 2; }
+  .csws-panel .kind-knob .arc { fill: none; stroke: var(--knob, #3d7fc4); stroke-width: 6; }
+  .csws-panel .kind-knob .pointer { stroke: #222; stroke-width: 5; stroke-linecap: round; }
+  .csws-panel .kind-knob .knobvalue { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
+    color: var(--knob2, #222); pointer-events: none; }
+  .csws-panel .kind-scrollnumber { background: #fff; }
+  .csws-panel .kind-spinbox, .csws-panel .kind-lineedit, .csws-panel .kind-dropdown { font-size: 12px; background: #fff; border: 1px solid #999; }
+  .csws-panel .kind-checkbox { accent-color: #3d7fc4; }
+  .csws-panel .kind-controller { background: #000; }
+  .csws-panel .mark { position: absolute; inset: 0; pointer-events: none; --mark: #0c0; }
+  .csws-panel .mark.point::after { content: ""; position: absolute; left: var(--x); bottom: var(--y); width: var(--size);
+    height: var(--size); transform: translate(-50%, 50%); background: var(--mark); border-radius: 50%; }
+  .csws-panel .mark.crosshair { background: linear-gradient(var(--mark), var(--mark)) var(--x) 0 / 1px 100% no-repeat,
+    linear-gradient(var(--mark), var(--mark)) 0 calc(100% - var(--y)) / 100% 1px no-repeat; }
+  .csws-panel .mark.line { background: linear-gradient(var(--mark), var(--mark)) 0 calc(100% - var(--y)) / 100% 2px no-repeat; }
+  .csws-panel .mark.fill::after, .csws-panel .mark.llif::after { content: ""; position: absolute; background: var(--mark); }
+  .csws-panel .mark.fill::after { left: 0; bottom: 0; width: var(--x); height: var(--y); }
+  .csws-panel .mark.llif::after { right: 0; top: 0; width: calc(100% - var(--x)); height: calc(100% - var(--y)); }
+  .csws-panel .kind-scope, .csws-panel .kind-graph { background: #111; color: #bbb; display: flex; align-items: center; justify-content: center;
+    text-align: center; font-size: 10px; }
+  .csws-panel .kind-scope canvas, .csws-panel .kind-graph canvas { position: absolute; inset: 0; width: 100%; height: 100%; }
+  .csws-panel .kind-placeholder { border: 1px dashed #a33; background: repeating-linear-gradient(45deg, #f4e0e0 0 6px, #fff 6px 12px);
+    color: #a33; font-size: 10px; display: flex; align-items: center; justify-content: center; text-align: center; }
+  .csws-panel .kind-groupbox { border: 1px solid #888; border-radius: 4px; }
+  .csws-panel .kind-groupbox .caption { position: absolute; top: 0; left: 0; right: 0; text-align: center; }
+  .csws-panel .kind-image img { width: 100%; height: 100%; object-fit: fill; }
+  .csws-panel .keys { background: #222; }
+  .csws-panel .key { position: absolute; top: 0; height: 100%; border: 1px solid #333; background: #fff; padding: 0; touch-action: none; }
+  .csws-panel .key.black { height: 60%; background: #111; z-index: 1; }
+  .csws-panel .key.down { background: #5c9ddb; }
+`;
+
+function addStyle() {
+  if (document.getElementById("csws-panel-style")) return;
+  const style = document.createElement("style");
+  style.id = "csws-panel-style";
+  style.textContent = STYLE;
+  document.head.prepend(style); // first: the page's own rules win over these
+}
+
 const clamp = (v, lo, hi) => Math.min(Math.max(v, Math.min(lo, hi)), Math.max(lo, hi));
 
 /** A numeric widget's scale: value <-> position 0..1 (Cabbage's skew), snapped to its step. */
@@ -533,6 +601,7 @@ const MAKERS = {
  * options.fileBase: where pictures the panel names are served (default "/csws/files/").
  */
 export function renderPanel(model, container, client, options = {}) {
+  addStyle();
   const ctl = client.control();
   const stage = document.createElement("div");
   stage.className = "stage";
@@ -540,7 +609,7 @@ export function renderPanel(model, container, client, options = {}) {
   stage.style.height = `${model.height}px`;
   if (model.background) stage.style.background = model.background;
   const frame = document.createElement("div");
-  frame.className = "frame";
+  frame.className = "csws-panel";
   frame.append(stage);
   container.append(frame);
 
