@@ -137,9 +137,11 @@ def test_controls_by_mouse_and_keyboard_reach_csound(browser, examples, tmp_path
         page.keyboard.press("ArrowUp")
         page.keyboard.press("ArrowUp")
         channel_becomes(port, "knob3", lambda v: abs(v - 0.47) < 1e-9)
-        # A vertical slider, 0..100: a click a quarter from its top.
+        # A vertical slider, 0..100: a click where its thumb shows 75 (a quarter down from where it
+        # shows 100, its centre 6 pixels of the panel in from the top).
         box = slider(page, "slider1").bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.25)
+        inset = 6 * page.evaluate("() => window.cswsPanel.panel.scale")
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + inset + (box["height"] - 2 * inset) * 0.25)
         channel_becomes(port, "slider1", lambda v: abs(v - 75) < 2)
         # A dropdown: the channel gets the item's value.
         page.get_by_role("combobox", name="menu6", exact=True).select_option(label="item1")

@@ -9,9 +9,11 @@
 // (touch-action: none: a drag on them never scrolls the page) and by the arrow keys.  Each
 // widget's accessible name is its channel, else its label.
 
-const DRAG_PIXELS = 200; // a knob's or scroll number's full range, dragged vertically
+const DRAG_PIXELS = 200; // a knob's or scroll number's full range, dragged
 const KEY_STEPS = 100; // arrow key steps across a continuous control's range
-const KEYBOARD_KEYS = 25; // white and black keys a keyboard widget without a range shows, from C3
+const KEYBOARD_KEYS = 25; // white and black keys a keyboard widget shows by default, from C3
+const SCROLL_PIXELS = 4; // a scroll number's step, dragged
+const THUMB_INSET = 6; // pixels: a slider's ends, where its thumb's centre stops
 
 // CsoundQt's reserved channels: its own transport and file dialogs, which a page does not have.
 const RESERVED = [
@@ -171,10 +173,13 @@ function onDrag(el, panel, start, move) {
   el.addEventListener("pointercancel", end);
 }
 
-/** A point inside `el` as fractions of its size (0..1 right and up). */
-function fractionAt(el, e) {
+/** A point inside `el` as fractions of its size (0..1 right and up), `inset` pixels (scaled) in from each end. */
+function fractionAt(el, e, inset = 0) {
   const r = el.getBoundingClientRect();
-  return [(e.clientX - r.left) / Math.max(r.width, 1), 1 - (e.clientY - r.top) / Math.max(r.height, 1)];
+  const s = el.offsetWidth > 0 ? r.width / el.offsetWidth : 1;
+  const x = (e.clientX - r.left - inset * s) / Math.max(r.width - 2 * inset * s, 1);
+  const y = (e.clientY - r.top - inset * s) / Math.max(r.height - 2 * inset * s, 1);
+  return [x, 1 - y];
 }
 
 function keySteps(e) {
@@ -237,12 +242,14 @@ function makeValued(w, panel) {
     const thumb = el.querySelector(".thumb");
     draw = () => {
       const p = scale.toPos(value) * 100;
+      // The thumb's centre stays THUMB_INSET inside the ends, so that it is never cut in half.
+      const at = `calc(${THUMB_INSET}px + (100% - ${2 * THUMB_INSET}px) * ${p / 100})`;
       if (vertical) {
         fill.style.height = `${p}%`;
-        thumb.style.bottom = `${p}%`;
+        thumb.style.bottom = at;
       } else {
         fill.style.width = `${p}%`;
-        thumb.style.left = `${p}%`;
+        thumb.style.left = at;
       }
     };
   }
@@ -260,31 +267,32 @@ function makeValued(w, panel) {
     draw();
     if (w.channel) panel.set(w.channel, v);
   };
-  const relative = w.kind === "knob" || w.kind === "scrollnumber";
-  let pos = 0; // a relative drag's position, unsnapped
+  // A knob turns over its whole range in DRAG_PIXELS; a scroll number (its range often all numbers)
+  // moves a step every SCROLL_PIXELS.  Sliders put the value where the pointer is.
+  const unit = scale.step || Math.min((w.max - w.min) / KEY_STEPS, 1); // a scroll number's step
+  let held = 0; // a knob's position, or a scroll number's value, as dragged (unsnapped)
   onDrag(el, panel, (e) => {
     panel.dragging.add(el);
-    if (relative) {
-      pos = scale.toPos(value);
-    } else {
-      const [fx, fy] = fractionAt(el, e);
-      send(scale.fromPos(w.kind === "vslider" ? fy : fx));
-    }
+    if (w.kind === "knob") held = scale.toPos(value);
+    else if (w.kind === "scrollnumber") held = value;
+    else send(scale.fromPos(fractionAt(el, e, THUMB_INSET)[w.kind === "vslider" ? 1 : 0]));
   }, (dx, dy, e) => {
-    if (relative) {
-      const span = w.kind === "scrollnumber" && scale.step > 0 ? (w.max - w.min) / scale.step * 4 : DRAG_PIXELS;
-      pos = clamp(pos + (dx - dy) / Math.min(span, 100000), 0, 1);
-      send(scale.fromPos(pos));
+    if (w.kind === "knob") {
+      held = clamp(held + (dx - dy) / DRAG_PIXELS, 0, 1);
+      send(scale.fromPos(held));
+    } else if (w.kind === "scrollnumber") {
+      held = clamp(held + ((dx - dy) / SCROLL_PIXELS) * unit, w.min, w.max);
+      send(held);
     } else {
-      const [fx, fy] = fractionAt(el, e);
-      send(scale.fromPos(w.kind === "vslider" ? fy : fx));
+      send(scale.fromPos(fractionAt(el, e, THUMB_INSET)[w.kind === "vslider" ? 1 : 0]));
     }
   });
   el.addEventListener("keydown", (e) => {
     const n = keySteps(e);
     if (n === 0) return;
     e.preventDefault();
-    send(n === Infinity ? w.max : n === -Infinity ? w.min : scale.stepped(value, n));
+    if (!Number.isFinite(n)) send(n > 0 ? w.max : w.min);
+    else send(w.kind === "scrollnumber" ? value + n * unit : scale.stepped(value, n));
   });
   show(value);
   return { el, show };
