@@ -234,6 +234,12 @@ def test_what_the_orchestra_writes_shows(browser, examples, tmp_path, port):  # 
         # Its scope and graph say what they cannot show, and the page stands.
         assert "not available" in page.locator("[data-kind=scope]").text_content()
         assert page.errors == [], page.errors
+        # The generated surface links back to the panel.
+        page.get_by_role("link", name="control surface").click()
+        page.get_by_role("link", name="CsoundQt panel").click()
+        page.wait_for_function("() => window.cswsPanel && window.cswsPanel.face === 'csoundqt'",
+                               timeout=patience_ms(10))
+        assert page.errors == [], page.errors
     finally:
         ctx.close()
         p.stop()

@@ -665,6 +665,8 @@ export function renderPanel(model, container, client, options = {}) {
     el.style.width = `${w.width}px`;
     el.style.height = `${w.height}px`;
     applyStyle(el, w.style);
+    // CsoundQt's text keeps a few pixels from the edges, where there is room for them.
+    if (el.classList.contains("text") && w.width >= 12) el.style.padding = "0 3px";
     // A border wider than the widget (CsoundQt draws lines as 1-pixel labels) would widen it.
     if (w.style && w.style.border_width * 2 >= Math.min(w.width, w.height)) el.style.border = "none";
     if (w.kind !== "label") el.setAttribute("aria-label", nameOf(w));
