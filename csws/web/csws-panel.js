@@ -7,7 +7,8 @@
 // native elements where the platform has one (button, select, checkbox, text and number fields);
 // sliders, knobs, scroll numbers and controllers are ARIA sliders driven by Pointer Events
 // (touch-action: none: a drag on them never scrolls the page) and by the arrow keys.  Each
-// widget's accessible name is its channel, else its label.
+// widget's accessible name is its channel, else its label.  Labels, displays and other widgets that
+// take no input let pointers through: panels often lay a caption over the edge of a knob.
 
 const DRAG_PIXELS = 200; // a knob's or scroll number's full range, dragged
 const KEY_STEPS = 100; // arrow key steps across a continuous control's range
@@ -31,6 +32,8 @@ const STYLE = `
   .csws-panel .text { display: flex; flex-direction: column; white-space: pre-wrap; overflow-wrap: anywhere; padding: 0; }
   .csws-panel output.text { display: flex; }
   .csws-panel .kind-label, .csws-panel .kind-display, .csws-panel .kind-scrollnumber { line-height: 1.15; }
+  .csws-panel .kind-label, .csws-panel .kind-display, .csws-panel .kind-groupbox, .csws-panel .kind-image,
+  .csws-panel .kind-placeholder { pointer-events: none; }
   .csws-panel .kind-button { font-size: 13px; border: 1px solid #888; border-radius: 4px; background: #f2f2f2; color: #111;
     touch-action: manipulation; cursor: pointer; display: flex; align-items: center; justify-content: center;
     text-align: center; }
