@@ -286,6 +286,25 @@ def test_a_phone_by_touch_and_two_pages_following(browser, examples, tmp_path, p
         p.stop()
 
 
+def test_a_caption_over_a_knob_lets_the_finger_through(browser, examples, tmp_path, port):  # noqa: F811
+    # Simple_Subtractive lays its "Cut Freq" label over the lower part of the ffreq knob.
+    p = start_piece(examples, "subtractive", tmp_path, port)
+    ctx, page = open_panel(browser, port, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        knob = slider(page, "ffreq")
+        box = knob.bounding_box()
+        under = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('.widget').dataset.kind",
+                              [box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.9])
+        assert under == "knob"
+        before = channel_becomes(port, "ffreq", lambda v: True)
+        touch_drag(page, box, (0.5, 0.9), (0.5, 0.1))
+        channel_becomes(port, "ffreq", lambda v: v > before)
+        assert page.errors == [], page.errors
+    finally:
+        ctx.close()
+        p.stop()
+
+
 def test_a_wide_panel_fits_a_phone_and_zooms(browser, examples, tmp_path, port):  # noqa: F811
     p = start_piece(examples, "stria", tmp_path, port)
     ctx, page = open_panel(browser, port, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
@@ -323,7 +342,9 @@ def test_all_panels_draw(browser, examples, tmp_path, port):  # noqa: F811
               const panel = window.render(model, box, window.cswsPanel.panel.client);
               window.cswsPanel = { model, panel };
               const kinds = {};
-              for (const el of panel.stage.querySelectorAll('.widget')) kinds[el.dataset.kind] = (kinds[el.dataset.kind] || 0) + 1;
+              for (const el of panel.stage.querySelectorAll('.widget')) {
+                kinds[el.dataset.kind] = (kinds[el.dataset.kind] || 0) + 1;
+              }
               return kinds;
             }""", json.loads(json.dumps(model)))
             check = page.evaluate(MISPLACED)
