@@ -6,8 +6,12 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from csws import plugin_path
+
+if TYPE_CHECKING:  # imported where used: `csws run` loads Csound's modules only once it runs
+    from csws.hosting.library import Csound, Library
 
 
 def _interrupt(signum, frame) -> None:
@@ -33,7 +37,7 @@ def run(args: list[str], csound: str | None = None,
     The piece's page and Csound's channels are served on ui_port from the start (websocket_ui);
     without it, on the piece's own websocket ports, or on DEFAULT_PORT for a piece that has none."""
     from csws.hosting import library as csound_lib
-    from csws.protocol.pages import csd_with_html, uses_sound_card, websocket_ports
+    from csws.protocol.pages import piece_csd, uses_sound_card, websocket_ports
 
     try:
         lib = csound_lib.find(csound)
@@ -42,8 +46,9 @@ def run(args: list[str], csound: str | None = None,
         print(f"csws: {e}", file=sys.stderr)
         return 1
 
-    # A .csd that carries its own page (<html> element) serves it at / (unless told otherwise).
-    page = csd_with_html(args)
+    # The port serves the piece's faces (its <html>, CsoundQt or Cabbage panel, else the generated
+    # surface: docs/panels.md), unless told otherwise.
+    page = piece_csd(args)
     if page is not None and not os.environ.get("CSWS_INDEX_HTML"):
         os.environ["CSWS_INDEX_HTML"] = page
     if threading.current_thread() is threading.main_thread():
@@ -61,6 +66,8 @@ def run(args: list[str], csound: str | None = None,
             print(compile_error, file=sys.stderr)
             return 1
         cs.answer_invalue(plugin)  # csws is the host: invalue/outvalue go to the channels pages see
+        if page is not None:
+            _start_panel(cs, lib, page)
         ports = websocket_ports(args)
         if ui_port is None and ports is None:
             ui_port = DEFAULT_PORT
@@ -90,6 +97,26 @@ def run(args: list[str], csound: str | None = None,
     finally:
         _ignore_signals()
         cs.destroy()
+
+
+def _start_panel(cs: Csound, lib: Library, csd: str) -> None:
+    """Give the channels of the piece's widget panel their start values, as CsoundQt and Cabbage
+    do before a performance (csws/protocol/faces.py); this also makes the channels, so pages can
+    set them before the orchestra first reads them.  A channel the orchestra already made as
+    another type (a string channel for a slider) keeps what it has."""
+    from csws.bridge.csound_api import CsoundAPI
+    from csws.protocol.faces import chnset_code, faces_of_file, start_values
+
+    faces = faces_of_file(csd)
+    panel = faces and (faces.csoundqt or faces.cabbage)
+    if not panel:
+        return
+    made = CsoundAPI(lib.path, lib.major, cs.address).channels()
+    values = {name: v for name, v in start_values(panel).items()
+              if name not in made or made[name].type == ("string" if isinstance(v, str) else "control")}
+    if values and cs.compile_orc(chnset_code(values)) != 0:
+        print("csws: could not give the panel's channels their start values (Csound's messages above say why)",
+              file=sys.stderr)
 
 
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card

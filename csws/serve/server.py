@@ -114,6 +114,7 @@ class PortServer:
         self.control = Control(self, port)  # Csound's channels, score, code
         # combine.NAME: many clients, one value
         self.crowds = Crowds(port.config, lambda: self.variables, self._write, self._warn, self.port)
+        self.reported_faces: set[str] = set()  # panels whose placeholders Csound's console heard of
 
     @property
     def variables(self) -> dict[str, Variable]:
