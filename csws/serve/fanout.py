@@ -1,16 +1,27 @@
 """Fan-out: each frame to every client of a variable, in the format it asked
-for (csws.protocol.options), a slow client losing its own frames only."""
+for (csws.protocol.options), a slow client losing its own frames only.
+
+Frames are not written as they are read: an Outbox gathers, over one wake of
+the I/O thread, every message due to each client, and then writes them to
+each client in one go.  Still one websocket message per frame on the wire,
+but one write (one send() system call) per client per wake, however many
+frames the ring held: when the machine falls behind, the system calls follow
+the clients, not clients x frames.
+"""
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
 
 from csws.protocol.options import DEFAULT, Options, convert, parse
 from csws.protocol.variables import MYFLT, VarSpec
+
+log = logging.getLogger("csws")
 
 
 @dataclass(eq=False)
@@ -38,46 +49,86 @@ def options(ws: ServerConnection) -> Options:
     return client.options if client is not None else DEFAULT
 
 
+def writable(ws: ServerConnection) -> bool:
+    """May a message be framed for this connection now (websockets' own broadcast() checks)?"""
+    return (ws.protocol.state is State.OPEN and ws.send_in_progress is None
+            and not ws.transport.is_closing())  # reset by its peer and not yet gone
+
+
+class Outbox:
+    """The messages due to each client over one wake, written once per client by flush()."""
+
+    def __init__(self) -> None:
+        self._due: dict[ServerConnection, list[bytes | str]] = {}
+        self._bytes: dict[ServerConnection, int] = {}
+
+    def queued(self, ws: ServerConnection) -> int:
+        """Bytes the client has waiting: in its transport, and here."""
+        return ws.transport.get_write_buffer_size() + self._bytes.get(ws, 0)
+
+    def add(self, ws: ServerConnection, message: bytes | str) -> None:
+        due = self._due.get(ws)
+        if due is None:
+            self._due[ws] = [message]
+            self._bytes[ws] = len(message)
+        else:
+            due.append(message)
+            self._bytes[ws] += len(message)
+
+    def flush(self) -> None:
+        """Frame each client's messages with its own websockets protocol, then write them at once."""
+        due, self._due, self._bytes = self._due, {}, {}
+        for ws, messages in due.items():
+            if not writable(ws):  # it cannot have changed since add(): nothing awaits in between
+                continue
+            protocol = ws.protocol
+            try:
+                for m in messages:
+                    if isinstance(m, str):
+                        protocol.send_text(m.encode())
+                    else:
+                        protocol.send_binary(m)
+                # Frames only (an open protocol sending data adds no end-of-stream marker):
+                # one write, which asyncio turns into one send() when the socket takes it.
+                ws.transport.writelines(protocol.data_to_send())
+            except Exception as e:  # noqa: BLE001 - as broadcast(): the other clients still get theirs
+                log.warning("csws: skipped a write to a client: %s", e)
+
+
 def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,
-            send_limit: int) -> tuple[int, int]:
-    """Send one frame to every client in its own format.
+            send_limit: int, outbox: Outbox) -> tuple[int, int]:
+    """Queue one frame for every client in its own format (written by outbox.flush()).
 
     Returns (frames sent, frames dropped), summed over clients.  A client with
-    more than send_limit bytes queued loses this frame (or, with frames=M, the
-    whole message it completes): its own loss, nobody else's.
+    more than send_limit bytes waiting (in its transport and in the outbox)
+    loses this frame (or, with frames=M, the whole message it completes): its
+    own loss, nobody else's.
     """
     sent = dropped = 0
-    by_dtype: dict[str, list[ServerConnection]] = {}
     converted: dict[str, bytes | str] = {MYFLT: frame}
     for ws in conns:
-        if ws.transport.is_closing():
-            # Reset by its peer and not yet gone: writing would only make asyncio print warnings.
+        if not writable(ws):
             dropped += 1
             continue
         client = _clients.get(ws)
         opts = client.options if client is not None else DEFAULT
-        if opts.frames == 1:
-            if ws.transport.get_write_buffer_size() > send_limit:
-                dropped += 1
-            else:
-                by_dtype.setdefault(opts.dtype, []).append(ws)
-            continue
         data = converted.get(opts.dtype)
         if data is None:
             data = converted[opts.dtype] = convert(spec, frame, opts.dtype)
+        if opts.frames == 1:
+            if outbox.queued(ws) > send_limit:
+                dropped += 1
+            else:
+                outbox.add(ws, data)
+                sent += 1
+            continue
         client.pending.append(data)
         if len(client.pending) >= opts.frames:
             message = b"".join(client.pending)
             client.pending.clear()
-            if ws.transport.get_write_buffer_size() > send_limit:
+            if outbox.queued(ws) > send_limit:
                 dropped += opts.frames
             else:
-                broadcast([ws], message)
+                outbox.add(ws, message)
                 sent += opts.frames
-    for dtype, ready in by_dtype.items():
-        data = converted.get(dtype)
-        if data is None:
-            data = converted[dtype] = convert(spec, frame, dtype)
-        broadcast(ready, data)
-        sent += len(ready)
     return sent, dropped
