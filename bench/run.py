@@ -68,8 +68,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def csd(orc: str, score: str) -> str:
-    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {KSMPS}\nnchnls = 1\n0dbfs = 1\n"
+def csd(orc: str, score: str, ksmps: int = KSMPS) -> str:
+    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {ksmps}\nnchnls = 1\n0dbfs = 1\n"
             f"{orc}\n</CsInstruments>\n<CsScore>\n{score}\n</CsScore>\n</CsoundSynthesizer>\n")
 
 
@@ -82,6 +82,8 @@ class Run:
     score: str
     options: list[str]
     env: dict[str, str] = field(default_factory=dict)  # added to this process's
+    csws: list[str] = field(default_factory=lambda: [sys.executable, "-m", "csws"])  # the command, for HOSTED
+    ksmps: int = KSMPS
     lines: list[tuple[float, str]] = field(default_factory=list)
     exit_time: float = 0.0
     cpu: float = 0.0
@@ -91,9 +93,9 @@ class Run:
 
     def start(self) -> "Run":
         path = WORK / f"piece-{id(self)}.csd"
-        path.write_text(csd(self.orc, self.score))
+        path.write_text(csd(self.orc, self.score, self.ksmps))
         if self.impl in HOSTED:
-            cmd = [sys.executable, "-m", "csws", "run", "--csound", HOSTED[self.impl], str(path), *self.options]
+            cmd = [*self.csws, "run", "--csound", HOSTED[self.impl], str(path), *self.options]
         else:
             cmd = [CSOUND, *self.options, str(path)]
         # Peak memory: a child started straight from this process gets a bogus ru_maxrss.
@@ -577,6 +579,77 @@ def bench_stream(impl: str, kind: str, nclients: int, seconds: float, client: bo
             "exit": run.exit_after_score()}
 
 
+# ------------------------------------------------- fan-out capacity (issue 22)
+
+ROOT = Path(__file__).resolve().parent.parent
+# (variable, clients): a k-rate variable at kr 100, an a-rate one at 1500 frames/s (ksmps 32).
+CAPACITY_ROWS = [("k", 1000), ("k", 3000), ("a", 128), ("a", 256)]
+CAPACITY_TARGET = {"k": 3000, "a": 256}
+# uvloop's loop for the I/O thread: csws makes it with asyncio.new_event_loop(), which asks the policy.
+UVLOOP = [sys.executable, "-c", "import asyncio, runpy, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+          "runpy.run_module('csws', run_name='__main__')"]
+
+
+def earlier_csws(rev: str) -> list[str]:
+    """The command running csws as it was at git revision `rev`: a worktree and a venv under
+    .cache/bench-REV, built the first time, reused after."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    base = ROOT / ".cache" / f"bench-{sha}"
+    python = base / "venv" / "bin" / "python"
+    if not (base / "built").exists():
+        print(f"building csws at {sha} into {base} (once)...", flush=True)
+        src = base / "src"
+        if not src.exists():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(src), sha], check=True,
+                           capture_output=True)
+        subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True)
+        include = ROOT / ".cache" / "csound7" / "include"
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"{src}[csound]",
+                        f"-Csetup-args=-Dcsound7_include={include}"], check=True)
+        (base / "built").write_text(sha + "\n")
+    return [str(python), "-m", "csws"]
+
+
+def capacity_orc(port: int, kind: str) -> str:
+    """A counter, one per k-cycle: k-rate itself, or a-rate (every sample of a frame holds it)."""
+    out = "kcount" if kind == "k" else "asig"
+    signal = "" if kind == "k" else "  asig = a(kcount)\n"
+    return f"instr 1\n  kcount init 0\n  kcount += 1\n{signal}  kd websocket {port}, {out}\nendin"
+
+
+def bench_capacity(csws: list[str], kind: str, nclients: int, seconds: float, major: str) -> dict:
+    """nclients on one to-web variable (bench/fanload.py, 4 processes): what each got in `seconds`
+    once all were connected, and Csound's process CPU meanwhile (utime + stime, /proc)."""
+    import fanload  # bench/, beside this file
+
+    port = free_port()
+    ksmps = 480 if kind == "k" else 32  # kr 100; 1500 frames/s
+    options = ["-odac", "-+rtaudio=null", f"-b{ksmps}", f"-B{2 * ksmps}", "-d"]
+    run = Run(f"ours{major}", capacity_orc(port, kind), "i1 0 3600", options, csws=csws, ksmps=ksmps,
+              env={"CSWS_MAX_CLIENTS": str(nclients + 8)}).start()
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        run.wait_for(r"websocket server on")
+        stat = Path(f"/proc/{_csound_pid(run)}/stat")
+        at_go: list[float] = []
+        counts = fanload.clients(port, "kcount" if kind == "k" else "asig", nclients,
+                                 payload=8 if kind == "k" else 8 * ksmps, seconds=seconds,
+                                 pace=0.1 if kind == "k" else 0.05,
+                                 at_go=lambda: at_go.extend((time.monotonic(), _cpu_ticks(stat) / tick)))
+        wall, cpu = time.monotonic() - at_go[0], _cpu_ticks(stat) / tick - at_go[1]
+    finally:
+        run.kill()
+    received = np.array([c["received"] for c in counts])
+    delivered = int(received.sum())
+    return {"whole": sum(c["gaps"] == 0 and c["backwards"] == 0 and c["bad"] == 0 and not c["closed"]
+                         for c in counts),
+            "clients": len(counts), "per_s": float(np.median(received)) / seconds,
+            "rate": SR / ksmps, "gaps": sum(c["gaps"] for c in counts), "lost": sum(c["lost"] for c in counts),
+            "disorder": sum(c["backwards"] + c["bad"] for c in counts),
+            "cpu": cpu / wall, "us_per_message": 1e6 * cpu / max(delivered, 1)}
+
+
 # ------------------------------------------------------ offline, memory, idle
 
 
@@ -941,9 +1014,12 @@ def bench_soundcard(impl: str, seconds: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "channel-fan", "stall", "offline", "idle", "memory",
-                "soundcard"]
+    sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "capacity", "channel-fan", "stall", "offline", "idle",
+                "memory", "soundcard"]
     ap.add_argument("--only", choices=sections, action="append")
+    ap.add_argument("--earlier", default="df56ece", metavar="REV",
+                    help="capacity: the git revision of csws beside ours (default: main before batched writes)")
+    ap.add_argument("--capacity-csound", default="6", choices=["6", "7"], help="capacity: the Csound major")
     args = ap.parse_args()
     q = args.quick
     want = set(args.only or sections)
@@ -1021,6 +1097,30 @@ def main() -> int:
             note_exit(i, r[i])
         row("16 clients on one a-rate variable: fraction each gets (min / mean)",
             *each(lambda i, x: f"{x['fraction_min']:.1%} / {x['fraction_mean']:.1%}", r), "100%")
+    if "capacity" in want:
+        secs = 2 if q else 5
+        major = args.capacity_csound
+        columns = {f"earlier ({args.earlier})": earlier_csws(args.earlier), "ours": [sys.executable, "-m", "csws"]}
+        try:
+            import uvloop  # noqa: F401 - only whether it is there
+            columns["ours, uvloop"] = UVLOOP
+        except ImportError:
+            print("  (no uvloop here: its column is left out)", flush=True)
+
+        def cell(x: dict) -> str:
+            return (f"{x['whole']}/{x['clients']} whole, {x['per_s']:.0f}/s of {x['rate']:.0f}, {x['gaps']} gaps "
+                    f"({x['lost']} lost), Csound {x['cpu']:.2f} CPU s/s, {x['us_per_message']:.1f} us/message")
+
+        cap_head = ("fan-out capacity", *columns, "target")
+        cap_rows = []
+        for kind, n in CAPACITY_ROWS:
+            what = (f"{n} clients, k-rate, kr 100" if kind == "k" else f"{n} clients, a-rate, 1500 frames/s")
+            print(f"capacity: {what}...", flush=True)
+            cells = [cell(bench_capacity(c, kind, n, secs, major)) for c in columns.values()]
+            cap_rows.append((what, *cells, f"{CAPACITY_TARGET[kind]} clients, every frame"))
+            print("  " + " | ".join(cells), flush=True)
+        for r in [cap_head, *cap_rows]:
+            rows.append(tuple(r[:len(head)]) if len(r) >= len(head) else (*r, *[""] * (len(head) - len(r))))
     if "channel-fan" in want:
         from csws.serve.control import POLL_FLOOR
 
