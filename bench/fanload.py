@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 from websockets.client import ClientProtocol
@@ -38,8 +39,10 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+HANDSHAKES = 25  # opening handshakes a process has under way at once
 BINARY_FIN = 0x82
 CLOSE_FIN = 0x88
+PING_FIN = 0x89
 
 
 def header_bytes(payload: int) -> bytes:
@@ -64,35 +67,57 @@ class Count:
 class Stream:
     """One client's bytes after the handshake, checked frame by frame in bulk."""
 
-    def __init__(self, payload: int, step: float) -> None:
+    def __init__(self, payload: int, step: float, pong: Callable[[bytes], None]) -> None:
         self.head = np.frombuffer(header_bytes(payload), np.uint8)
         self.stride = len(self.head) + payload
         self.step = step
+        self.pong = pong  # answers the server's keepalive pings
         self.buf = bytearray()
         self.last: float | None = None
         self.count = Count()
         self.counting = False
 
     def feed(self, data: bytes) -> None:
-        if self.count.closed or self.count.bad:
-            return
         self.buf += data
+        while self.buf and not (self.count.closed or self.count.bad):
+            if self.buf[0] == BINARY_FIN:
+                if not self._frames():
+                    return
+            elif not self._control():
+                return
+
+    def _frames(self) -> bool:
+        """The stream's frames at the start of buf, in bulk (False: wait for more bytes)."""
         n = len(self.buf) // self.stride
         if n == 0:
-            return
+            return False
+        h = len(self.head)
         rows = np.frombuffer(self.buf, np.uint8, n * self.stride).reshape(n, self.stride)
-        ok = (rows[:, :len(self.head)] == self.head).all(axis=1)
+        ok = (rows[:, :h] == self.head).all(axis=1)
         good = n if ok.all() else int(np.argmin(ok))
-        if good:
-            first = rows[:good, len(self.head):len(self.head) + 8].copy().view(np.float64).ravel()
-            self._count(first)
-        if good < n:
-            if rows[good, 0] == CLOSE_FIN:
-                self.count.closed = True
-            else:
-                self.count.bad += 1
+        if good == 0:
+            self.count.bad += 1  # a binary frame of another size
+            return False
+        first = rows[:good, h:h + 8].copy().view(np.float64).ravel()
         del rows  # a view of buf, which cannot shrink under it
         del self.buf[:good * self.stride]
+        self._count(first)
+        return True
+
+    def _control(self) -> bool:
+        """A ping (answered), a close, or anything else (bad) at the start of buf."""
+        if len(self.buf) < 2 or len(self.buf) < 2 + (self.buf[1] & 0x7F):
+            return False
+        opcode, size = self.buf[0], self.buf[1] & 0x7F
+        payload = bytes(self.buf[2:2 + size])
+        del self.buf[:2 + size]
+        if opcode == PING_FIN:
+            self.pong(payload)
+        elif opcode == CLOSE_FIN:
+            self.count.closed = True
+        else:
+            self.count.bad += 1
+        return True
 
     def _count(self, values: np.ndarray) -> None:
         steps = np.diff(values, prepend=self.last) if self.last is not None else np.diff(values)
@@ -106,14 +131,18 @@ class Stream:
         self.count.backwards += int(np.count_nonzero(steps <= 0))
 
 
-def connect(port: int, name: str, query: str, timeout: float = 30.0) -> tuple[socket.socket, bytes]:
-    """A websocket to the variable `name`; returns the socket and what came after the handshake."""
+def handshake(port: int, name: str, query: str, timeout: float = 60.0) -> tuple[socket.socket, ClientProtocol]:
+    """Open a TCP connection and send websockets' opening request on it (answered: opened())."""
     protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/" + (f"?{query}" if query else "")),
                               subprotocols=[name])
-    request = protocol.connect()
-    protocol.send_request(request)
+    protocol.send_request(protocol.connect())
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     sock.sendall(b"".join(protocol.data_to_send()))
+    return sock, protocol
+
+
+def opened(sock: socket.socket, protocol: ClientProtocol, name: str) -> bytes:
+    """Read the server's answer to handshake(); returns what came after it (frames already)."""
     got = b""
     while b"\r\n\r\n" not in got:
         more = sock.recv(65536)
@@ -126,40 +155,59 @@ def connect(port: int, name: str, query: str, timeout: float = 30.0) -> tuple[so
     if protocol.state is not State.OPEN or not events or not isinstance(events[0], Response):
         raise ConnectionError(f"{name}: handshake refused: {protocol.handshake_exc!r}")
     sock.setblocking(False)
-    return sock, got[end:]
+    return got[end:]
+
+
+def pong(sock: socket.socket, protocol: ClientProtocol, payload: bytes) -> None:
+    protocol.send_pong(payload)
+    try:
+        sock.send(b"".join(protocol.data_to_send()))
+    except OSError:  # full or gone: the server's keepalive will tell
+        pass
+
+
+def drain(sel: selectors.BaseSelector) -> None:
+    """Read whatever is there on every client's socket, once."""
+    for key, _ in sel.select(0):
+        if key.data is None:
+            continue
+        try:
+            data = key.fileobj.recv(1 << 20)
+        except (BlockingIOError, ConnectionError):
+            continue
+        if not data:
+            key.data.count.closed = True
+            sel.unregister(key.fileobj)
+            continue
+        key.data.feed(data)
 
 
 def run(port: int, name: str, n: int, payload: int, step: float, query: str, seconds: float,
         pace: float) -> list[dict]:
     sel = selectors.DefaultSelector()
     streams = []
-    for _ in range(n):
-        sock, rest = connect(port, name, query)
-        stream = Stream(payload, step)
-        stream.feed(rest)
-        sel.register(sock, selectors.EVENT_READ, stream)
-        streams.append(stream)
+    for start in range(0, n, HANDSHAKES):
+        # A batch of handshakes under way at once (fewer than the listening socket's backlog),
+        # and the clients already open read meanwhile.
+        batch = [handshake(port, name, query) for _ in range(min(HANDSHAKES, n - start))]
+        for sock, protocol in batch:
+            stream = Stream(payload, step, partial(pong, sock, protocol))
+            stream.feed(opened(sock, protocol, name))
+            sel.register(sock, selectors.EVENT_READ, stream)
+            streams.append(stream)
+        drain(sel)
     sel.register(sys.stdin, selectors.EVENT_READ, None)
     print("READY", flush=True)
     end = None
     while end is None or time.monotonic() < end:
-        for key, _ in sel.select(0 if end is not None else 0.05):
-            if key.data is None:
-                if sys.stdin.readline().strip() == "GO":
-                    for s in streams:
-                        s.counting = True
-                    end = time.monotonic() + seconds
-                sel.unregister(sys.stdin)
-                continue
-            try:
-                data = key.fileobj.recv(1 << 20)
-            except (BlockingIOError, ConnectionError):
-                continue
-            if not data:
-                key.data.count.closed = True
-                sel.unregister(key.fileobj)
-                continue
-            key.data.feed(data)
+        if end is None and sys.stdin in [k.fileobj for k, _ in sel.select(0)]:
+            if sys.stdin.readline().strip() != "GO":
+                raise SystemExit("no GO: the benchmark gave up")
+            for s in streams:
+                s.counting = True
+            end = time.monotonic() + seconds
+            sel.unregister(sys.stdin)
+        drain(sel)
         time.sleep(pace)
     for key in list(sel.get_map().values()):
         key.fileobj.close()
@@ -168,7 +216,7 @@ def run(port: int, name: str, n: int, payload: int, step: float, query: str, sec
 
 def clients(port: int, name: str, n: int, *, payload: int, step: float = 1, query: str = "",
             seconds: float = 5.0, processes: int = 4, pace: float = 0.05,
-            ready_timeout: float = 120.0, at_go: Callable[[], None] | None = None) -> list[dict]:
+            ready_timeout: float = 300.0, at_go: Callable[[], None] | None = None) -> list[dict]:
     """n clients in `processes` processes, counting over the same `seconds` once all are connected
     (at_go is called as the window opens)."""
     procs = []

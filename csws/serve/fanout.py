@@ -76,23 +76,43 @@ class Outbox:
             self._bytes[ws] += len(message)
 
     def flush(self) -> None:
-        """Frame each client's messages with its own websockets protocol, then write them at once."""
+        """Frame each client's messages with websockets' ServerProtocol, then write them at once.
+
+        A message bound for many clients is framed once: a server's frames are unmasked, so
+        without extensions (we serve compression=None) the bytes that one open connection's
+        protocol produces for it are the bytes every such connection's would.
+        """
         due, self._due, self._bytes = self._due, {}, {}
+        framed: dict[int, bytes] = {}  # id(message) -> its frame (the messages live in `due` meanwhile)
         for ws, messages in due.items():
             if not writable(ws):  # it cannot have changed since add(): nothing awaits in between
                 continue
             protocol = ws.protocol
             try:
-                for m in messages:
-                    if isinstance(m, str):
-                        protocol.send_text(m.encode())
-                    else:
-                        protocol.send_binary(m)
+                if protocol.extensions:
+                    for m in messages:
+                        _send(protocol, m)
+                    chunks = protocol.data_to_send()
+                else:
+                    chunks = []
+                    for m in messages:
+                        frame = framed.get(id(m))
+                        if frame is None:
+                            _send(protocol, m)
+                            frame = framed[id(m)] = b"".join(protocol.data_to_send())
+                        chunks.append(frame)
                 # Frames only (an open protocol sending data adds no end-of-stream marker):
                 # one write, which asyncio turns into one send() when the socket takes it.
-                ws.transport.writelines(protocol.data_to_send())
+                ws.transport.writelines(chunks)
             except Exception as e:  # noqa: BLE001 - as broadcast(): the other clients still get theirs
                 log.warning("csws: skipped a write to a client: %s", e)
+
+
+def _send(protocol, message: bytes | str) -> None:
+    if isinstance(message, str):
+        protocol.send_text(message.encode())
+    else:
+        protocol.send_binary(message)
 
 
 def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,
