@@ -13,7 +13,7 @@ read every `pace` seconds, as a busy phone would: the kernel's buffers hold
 what arrives meanwhile (a client over the server's send limit loses frames,
 and its gaps show it).
 
-    python fanload.py PORT NAME CLIENTS --payload BYTES [--step N] [--query Q]
+    python fanload.py PORT NAME CLIENTS --payload BYTES [--step N] [--query Q] [--dtype float32]
 
 prints READY once its clients are connected, counts from the line GO on its
 standard input for --seconds, then prints one JSON line: a dict per client.
@@ -67,7 +67,8 @@ class Count:
 class Stream:
     """One client's bytes after the handshake, checked frame by frame in bulk."""
 
-    def __init__(self, payload: int, step: float, pong: Callable[[bytes], None]) -> None:
+    def __init__(self, payload: int, step: float, pong: Callable[[bytes], None], dtype: str = "float64") -> None:
+        self.dtype = np.dtype(dtype)  # of the counter, the payload's first value
         self.head = np.frombuffer(header_bytes(payload), np.uint8)
         self.stride = len(self.head) + payload
         self.step = step
@@ -98,7 +99,7 @@ class Stream:
         if good == 0:
             self.count.bad += 1  # a binary frame of another size
             return False
-        first = rows[:good, h:h + 8].copy().view(np.float64).ravel()
+        first = rows[:good, h:h + self.dtype.itemsize].copy().view(self.dtype).ravel().astype(np.float64)
         del rows  # a view of buf, which cannot shrink under it
         del self.buf[:good * self.stride]
         self._count(first)
@@ -183,7 +184,7 @@ def drain(sel: selectors.BaseSelector) -> None:
 
 
 def run(port: int, name: str, n: int, payload: int, step: float, query: str, seconds: float,
-        pace: float) -> list[dict]:
+        pace: float, dtype: str = "float64") -> list[dict]:
     sel = selectors.DefaultSelector()
     streams = []
     for start in range(0, n, HANDSHAKES):
@@ -191,7 +192,7 @@ def run(port: int, name: str, n: int, payload: int, step: float, query: str, sec
         # and the clients already open read meanwhile.
         batch = [handshake(port, name, query) for _ in range(min(HANDSHAKES, n - start))]
         for sock, protocol in batch:
-            stream = Stream(payload, step, partial(pong, sock, protocol))
+            stream = Stream(payload, step, partial(pong, sock, protocol), dtype)
             stream.feed(opened(sock, protocol, name))
             sel.register(sock, selectors.EVENT_READ, stream)
             streams.append(stream)
@@ -214,7 +215,7 @@ def run(port: int, name: str, n: int, payload: int, step: float, query: str, sec
     return [asdict(s.count) for s in streams]
 
 
-def clients(port: int, name: str, n: int, *, payload: int, step: float = 1, query: str = "",
+def clients(port: int, name: str, n: int, *, payload: int, step: float = 1, query: str = "", dtype: str = "float64",
             seconds: float = 5.0, processes: int = 4, pace: float = 0.05,
             ready_timeout: float = 300.0, at_go: Callable[[], None] | None = None) -> list[dict]:
     """n clients in `processes` processes, counting over the same `seconds` once all are connected
@@ -225,7 +226,7 @@ def clients(port: int, name: str, n: int, *, payload: int, step: float = 1, quer
         if k:
             procs.append(subprocess.Popen(
                 [sys.executable, os.path.abspath(__file__), str(port), name, str(k), "--payload", str(payload),
-                 "--step", str(step), "--query", query, "--seconds", str(seconds), "--pace", str(pace)],
+                 "--step", str(step), "--query", query, "--dtype", dtype, "--seconds", str(seconds), "--pace", str(pace)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     try:
         deadline = time.monotonic() + ready_timeout
@@ -261,10 +262,11 @@ def main() -> None:
     ap.add_argument("--payload", type=int, required=True, help="bytes of each message's payload")
     ap.add_argument("--step", type=float, default=1, help="how much the counter goes up from one message to the next")
     ap.add_argument("--query", default="")
+    ap.add_argument("--dtype", default="float64", help="of the counter, the first value of each payload")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--pace", type=float, default=0.05, help="seconds between two reads of every socket")
     a = ap.parse_args()
-    counts = run(a.port, a.name, a.clients, a.payload, a.step, a.query, a.seconds, a.pace)
+    counts = run(a.port, a.name, a.clients, a.payload, a.step, a.query, a.seconds, a.pace, a.dtype)
     print(json.dumps(counts), flush=True)
 
 
