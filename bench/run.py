@@ -612,10 +612,19 @@ def earlier_csws(rev: str) -> list[str]:
 
 
 def capacity_orc(port: int, kind: str) -> str:
-    """A counter, one per k-cycle: k-rate itself, or a-rate (every sample of a frame holds it)."""
+    """A counter, one per k-cycle once channel "go" is 1: k-rate itself, or a-rate (every
+    sample of a frame holds it).  The variable is on offer from the start, and quiet: the
+    clients connect before any frame flows."""
     out = "kcount" if kind == "k" else "asig"
-    signal = "" if kind == "k" else "  asig = a(kcount)\n"
-    return f"instr 1\n  kcount init 0\n  kcount += 1\n{signal}  kd websocket {port}, {out}\nendin"
+    signal = "" if kind == "k" else "    asig = a(kcount)\n"
+    return (f'chn_k "go", 1\ninstr 1\n  kgo chnget "go"\n  kcount init 0\n  if kgo == 1 then\n'
+            f"    kcount += 1\n{signal}    kd websocket {port}, {out}\n  endif\nendin")
+
+
+async def _set_go(port: int) -> None:
+    page = await connect_control(port)
+    await page.send(json.dumps({"op": "set", "values": {"go": 1}}))
+    await page.close()
 
 
 def bench_capacity(csws: list[str], kind: str, nclients: int, seconds: float, major: str) -> dict:
@@ -636,7 +645,8 @@ def bench_capacity(csws: list[str], kind: str, nclients: int, seconds: float, ma
         counts = fanload.clients(port, "kcount" if kind == "k" else "asig", nclients,
                                  payload=8 if kind == "k" else 8 * ksmps, seconds=seconds,
                                  pace=0.1 if kind == "k" else 0.05,
-                                 at_go=lambda: at_go.extend((time.monotonic(), _cpu_ticks(stat) / tick)))
+                                 at_go=lambda: (asyncio.run(_set_go(port)),
+                                                at_go.extend((time.monotonic(), _cpu_ticks(stat) / tick))))
         wall, cpu = time.monotonic() - at_go[0], _cpu_ticks(stat) / tick - at_go[1]
     finally:
         run.kill()
@@ -647,7 +657,7 @@ def bench_capacity(csws: list[str], kind: str, nclients: int, seconds: float, ma
             "clients": len(counts), "per_s": float(np.median(received)) / seconds,
             "rate": SR / ksmps, "gaps": sum(c["gaps"] for c in counts), "lost": sum(c["lost"] for c in counts),
             "disorder": sum(c["backwards"] + c["bad"] for c in counts),
-            "cpu": cpu / wall, "us_per_message": 1e6 * cpu / max(delivered, 1)}
+            "cpu": cpu / wall, "us_per_message": 1e6 * cpu / max(delivered, 1), "load": os.getloadavg()[0]}
 
 
 # ------------------------------------------------------ offline, memory, idle
@@ -1109,7 +1119,8 @@ def main() -> int:
 
         def cell(x: dict) -> str:
             return (f"{x['whole']}/{x['clients']} whole, {x['per_s']:.0f}/s of {x['rate']:.0f}, {x['gaps']} gaps "
-                    f"({x['lost']} lost), Csound {x['cpu']:.2f} CPU s/s, {x['us_per_message']:.1f} us/message")
+                    f"({x['lost']} lost), Csound {x['cpu']:.2f} CPU s/s, {x['us_per_message']:.1f} us/message, "
+                    f"load {x['load']:.1f}")
 
         cap_head = ("fan-out capacity", *columns, "target")
         cap_rows = []
