@@ -69,7 +69,7 @@ def joined(spec: VarSpec, query: str = "") -> Peer:
 def deliver(spec: VarSpec, peers, frame) -> tuple[int, int]:
     """One frame at one wake: queued, then written."""
     outbox = fanout.Outbox()
-    counts = fanout.deliver(spec, peers, frame, LIMIT, outbox)
+    counts = fanout.deliver(spec, peers, [frame], LIMIT, outbox)
     outbox.flush()
     return counts
 
@@ -158,12 +158,9 @@ def test_a_full_client_with_frames_m_loses_the_whole_message_and_starts_afresh()
 def wake(spec: VarSpec, peers, frames) -> tuple[int, int]:
     """One wake of the I/O thread that found several frames in the ring."""
     outbox = fanout.Outbox()
-    sent = dropped = 0
-    for frame in frames:
-        s, d = fanout.deliver(spec, peers, frame, LIMIT, outbox)
-        sent, dropped = sent + s, dropped + d
+    counts = fanout.deliver(spec, peers, frames, LIMIT, outbox)
     outbox.flush()
-    return sent, dropped
+    return counts
 
 
 def test_a_wake_writes_each_client_once_with_one_message_per_frame():

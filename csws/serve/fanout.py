@@ -66,14 +66,16 @@ class Outbox:
         """Bytes the client has waiting: in its transport, and here."""
         return ws.transport.get_write_buffer_size() + self._bytes.get(ws, 0)
 
-    def add(self, ws: ServerConnection, message: bytes | str) -> None:
+    def extend(self, ws: ServerConnection, messages: list) -> None:
+        """Messages due to the client, in order, after those it has here already."""
+        size = sum(map(len, messages))
         due = self._due.get(ws)
         if due is None:
-            self._due[ws] = [message]
-            self._bytes[ws] = len(message)
+            self._due[ws] = list(messages)
+            self._bytes[ws] = size
         else:
-            due.append(message)
-            self._bytes[ws] += len(message)
+            due.extend(messages)
+            self._bytes[ws] += size
 
     def flush(self) -> None:
         """Frame each client's messages with websockets' ServerProtocol, then write them at once.
@@ -115,40 +117,60 @@ def _send(protocol, message: bytes | str) -> None:
         protocol.send_binary(message)
 
 
-def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frame: bytes | str,
+def deliver(spec: VarSpec, conns: Iterable[ServerConnection], frames: list[bytes] | list[str],
             send_limit: int, outbox: Outbox) -> tuple[int, int]:
-    """Queue one frame for every client in its own format (written by outbox.flush()).
+    """Queue a wake's new frames of one variable for every client, each in its own format
+    (written by outbox.flush()).
 
     Returns (frames sent, frames dropped), summed over clients.  A client with
     more than send_limit bytes waiting (in its transport and in the outbox)
-    loses this frame (or, with frames=M, the whole message it completes): its
-    own loss, nobody else's.
+    loses the frames that come while it is over (or, with frames=M, each whole
+    message they complete): its own loss, nobody else's.  The work per client
+    is the same for one frame or many: a client of the variable's own format
+    gets the frames that fit in one list operation.
     """
     sent = dropped = 0
-    converted: dict[str, bytes | str] = {MYFLT: frame}
+    if not frames:
+        return sent, dropped
+    converted: dict[str, list] = {MYFLT: frames}
     for ws in conns:
         if not writable(ws):
-            dropped += 1
+            dropped += len(frames)
             continue
         client = _clients.get(ws)
         opts = client.options if client is not None else DEFAULT
         data = converted.get(opts.dtype)
         if data is None:
-            data = converted[opts.dtype] = convert(spec, frame, opts.dtype)
+            data = converted[opts.dtype] = [convert(spec, f, opts.dtype) for f in frames]
         if opts.frames == 1:
-            if outbox.queued(ws) > send_limit:
-                dropped += 1
-            else:
-                outbox.add(ws, data)
-                sent += 1
+            n = _fitting(outbox.queued(ws), data, send_limit)
+            if n:
+                outbox.extend(ws, data if n == len(data) else data[:n])
+            sent += n
+            dropped += len(data) - n
             continue
-        client.pending.append(data)
-        if len(client.pending) >= opts.frames:
-            message = b"".join(client.pending)
-            client.pending.clear()
-            if outbox.queued(ws) > send_limit:
-                dropped += opts.frames
-            else:
-                outbox.add(ws, message)
-                sent += opts.frames
+        for d in data:
+            client.pending.append(d)
+            if len(client.pending) >= opts.frames:
+                message = b"".join(client.pending)
+                client.pending.clear()
+                if outbox.queued(ws) > send_limit:
+                    dropped += opts.frames
+                else:
+                    outbox.extend(ws, [message])
+                    sent += opts.frames
     return sent, dropped
+
+
+def _fitting(queued: int, messages: list, send_limit: int) -> int:
+    """How many of messages go out, in order, to a client with `queued` bytes waiting: each
+    while what waits is within send_limit (the rest come while it is over: dropped)."""
+    if queued > send_limit:
+        return 0
+    if queued + sum(map(len, messages)) - len(messages[-1]) <= send_limit:  # the usual case: all fit
+        return len(messages)
+    for n, m in enumerate(messages):
+        if queued > send_limit:
+            return n
+        queued += len(m)
+    return len(messages)

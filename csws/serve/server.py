@@ -377,8 +377,7 @@ class PortServer:
                 # Others read on: hand them what is pending first, so that the newcomer's
                 # latest value is the last frame read and its stream goes on from there.
                 outbox = fanout.Outbox()
-                for frame in var.ring.read_new():
-                    self._fan_out(var, frame, outbox)
+                self._fan_out(var, var.ring.read_new(), outbox)
                 outbox.flush()
             first = var.latest_message()
             if first is not None:
@@ -416,8 +415,7 @@ class PortServer:
         for var in self.variables.values():
             var.share.refill()  # a note took the spare string buffer, or waits for one
             if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
-                for frame in var.ring.read_new():
-                    self._fan_out(var, frame, outbox)
+                self._fan_out(var, var.ring.read_new(), outbox)
                 if var.spec.kind.is_array and var.share.want_bytes > var.ring.frame_bytes:
                     self._grow(var, var.share.want_bytes - var.ring.header)
         outbox.flush()
@@ -428,9 +426,10 @@ class PortServer:
         self._warn(f"grow:{var.spec.name}", f"csws: port {self.port}: {var.spec.name} grew to "
                                             f"{var.current_spec().shape}; its frames change size")
 
-    def _fan_out(self, var: Variable, frame: bytes, outbox: fanout.Outbox) -> None:
-        message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
-        sent, dropped = fanout.deliver(var.spec, var.clients, message, var.send_limit, outbox)
+    def _fan_out(self, var: Variable, frames: list[bytes], outbox: fanout.Outbox) -> None:
+        if var.spec.kind is Kind.S:
+            frames = [f.decode("utf-8", "replace") for f in frames]
+        sent, dropped = fanout.deliver(var.spec, var.clients, frames, var.send_limit, outbox)
         var.sent += sent
         var.dropped += dropped
 
