@@ -26,6 +26,15 @@ in the worklet).  Each k-cycle's time comes from a k-rate counter this
 process receives from Csound over loopback (bench_soundcard says how).
 Underruns are player.stats()'s; the audio thread's CPU is read from /proc.
 
+The capacity rows (`--only capacity`, about 5 minutes; ours only) put many clients on one to-web
+variable, a k-rate one at kr 100 and an a-rate one at 1500 frames/s, and count per client the
+frames it got and the gaps in its counter over 5 s (bench/fanload.py: 4 processes, websockets'
+handshake, streams checked in bulk), with Csound's process CPU per delivered message.  Beside ours,
+the same rows run under an earlier revision of csws (--earlier REV, default df56ece: main before
+batched writes), built once into .cache/bench-REV (a git worktree and a venv), and under ours on
+uvloop's event loop when uvloop is installed.  The clients connect while the variable is quiet;
+frames flow once all are there.
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -1035,6 +1044,7 @@ def main() -> int:
     want = set(args.only or sections)
     head = ("what", "ours, Csound 6", "ours, Csound 7", "original (Csound 6)", "target")
     rows: list[tuple[str, ...]] = []
+    tables: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = []  # with columns of their own
     exits: dict[str, list[float]] = {i: [] for i in IMPLS}
 
     def row(what: str, *cells: str) -> None:
@@ -1130,8 +1140,7 @@ def main() -> int:
             cells = [cell(bench_capacity(c, kind, n, secs, major)) for c in columns.values()]
             cap_rows.append((what, *cells, f"{CAPACITY_TARGET[kind]} clients, every frame"))
             print("  " + " | ".join(cells), flush=True)
-        for r in [cap_head, *cap_rows]:
-            rows.append(tuple(r[:len(head)]) if len(r) >= len(head) else (*r, *[""] * (len(head) - len(r))))
+        tables.append((cap_head, cap_rows))
     if "channel-fan" in want:
         from csws.serve.control import POLL_FLOOR
 
@@ -1207,17 +1216,22 @@ def main() -> int:
             *(f"{ms(x['output'])} (at {x['rate']:.0f} Hz)" for x in r.values()), "n/a")
         row("  the page's audio thread (player and recorder worklets): CPU",
             *(f"{x['cpu']:.1%} of a core (renderer {x['renderer_cpu']:.1%})" for x in r.values()), "n/a")
-    row("real-time runs: end of score to exit (max)",
-        *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
-          + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
-          if exits[i] else "?" for i in IMPLS), "<= 1 s")
+    if any(exits.values()):
+        row("real-time runs: end of score to exit (max)",
+            *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
+              + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
+              if exits[i] else "?" for i in IMPLS), "<= 1 s")
 
-    width = [max(len(r[c]) for r in [*rows, head]) for c in range(len(head))]
-    print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})\n")
-    print(" | ".join(h.ljust(w) for h, w in zip(head, width)))
-    print("-+-".join("-" * w for w in width))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, width)))
+    print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})")
+    for h, body in [(head, rows), *tables]:
+        if not body:
+            continue
+        width = [max(len(r[c]) for r in [*body, h]) for c in range(len(h))]
+        print()
+        print(" | ".join(c.ljust(w) for c, w in zip(h, width)))
+        print("-+-".join("-" * w for w in width))
+        for r in body:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, width)))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0
 
