@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -55,9 +56,15 @@ class Peer:
     def received(self) -> list[bytes | str]:
         """The messages a websocket client reads from every byte written so far."""
         client = ClientProtocol(None, state=State.OPEN)  # uri unused once open
+        client.extensions = [deflate() for _ in self.protocol.extensions]
         client.receive_data(b"".join(self.transport.writes))
         frames = [e for e in client.events_received() if isinstance(e, Frame)]
         return [f.data.decode() if f.opcode is Opcode.TEXT else f.data for f in frames]
+
+
+def deflate() -> PerMessageDeflate:
+    return PerMessageDeflate(remote_no_context_takeover=False, local_no_context_takeover=False,
+                             remote_max_window_bits=15, local_max_window_bits=15)
 
 
 def joined(spec: VarSpec, query: str = "") -> Peer:
@@ -181,6 +188,17 @@ def test_the_send_limit_counts_what_this_wake_queued_already():
     frames = [block(n) for n in range(fits + 3)]
     assert wake(AUDIO, [peer], frames) == (fits, 3)
     assert peer.received() == frames[:fits]
+
+
+def test_a_connection_with_an_extension_gets_frames_of_its_own():
+    """Frames are shared between connections without extensions only: one that negotiated
+    compression (we serve none, but a connection is websockets' to make) gets its own."""
+    plain, deflated = joined(AUDIO), joined(AUDIO)
+    deflated.protocol.extensions = [deflate()]
+    frames = [bytes(8 * KSMPS)] * 3  # zeros: they deflate
+    assert wake(AUDIO, [plain, deflated], frames) == (6, 0)
+    assert plain.received() == deflated.received() == frames
+    assert len(deflated.transport.writes[0]) < len(plain.transport.writes[0])
 
 
 def test_nothing_due_writes_nothing():

@@ -87,7 +87,7 @@ class Outbox:
         due, self._due, self._bytes = self._due, {}, {}
         framed: dict[int, bytes] = {}  # id(message) -> its frame (the messages live in `due` meanwhile)
         for ws, messages in due.items():
-            if not writable(ws):  # it cannot have changed since add(): nothing awaits in between
+            if not writable(ws):  # it cannot have changed since extend(): nothing awaits in between
                 continue
             protocol = ws.protocol
             try:
