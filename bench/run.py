@@ -35,6 +35,15 @@ The crowd rows (ours only: the original has no combining) start 1000 websocket c
 processes of this machine, each sending its value 20 times a second to one variable that
 combines them (`websocket_config "combine.kcrowd", "mean"`), and the same load latest-wins.
 
+The capacity rows (`--only capacity`, about 5 minutes; ours only) put many clients on one to-web
+variable, a k-rate one at kr 100 and an a-rate one at 1500 frames/s, and count per client the
+frames it got and the gaps in its counter over 5 s (bench/fanload.py: 4 processes, websockets'
+handshake, streams checked in bulk), with Csound's process CPU per delivered message.  Beside ours,
+the same rows run under an earlier revision of csws (--earlier REV, default df56ece: main before
+batched writes), built once into .cache/bench-REV (a git worktree and a venv), and under ours on
+uvloop's event loop when uvloop is installed.  The clients connect while the variable is quiet;
+frames flow once all are there.
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -77,8 +86,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def csd(orc: str, score: str) -> str:
-    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {KSMPS}\nnchnls = 1\n0dbfs = 1\n"
+def csd(orc: str, score: str, ksmps: int = KSMPS) -> str:
+    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {ksmps}\nnchnls = 1\n0dbfs = 1\n"
             f"{orc}\n</CsInstruments>\n<CsScore>\n{score}\n</CsScore>\n</CsoundSynthesizer>\n")
 
 
@@ -91,6 +100,8 @@ class Run:
     score: str
     options: list[str]
     env: dict[str, str] = field(default_factory=dict)  # added to this process's
+    csws: list[str] = field(default_factory=lambda: [sys.executable, "-m", "csws"])  # the command, for HOSTED
+    ksmps: int = KSMPS
     lines: list[tuple[float, str]] = field(default_factory=list)
     exit_time: float = 0.0
     cpu: float = 0.0
@@ -100,9 +111,9 @@ class Run:
 
     def start(self) -> "Run":
         path = WORK / f"piece-{id(self)}.csd"
-        path.write_text(csd(self.orc, self.score))
+        path.write_text(csd(self.orc, self.score, self.ksmps))
         if self.impl in HOSTED:
-            cmd = [sys.executable, "-m", "csws", "run", "--csound", HOSTED[self.impl], str(path), *self.options]
+            cmd = [*self.csws, "run", "--csound", HOSTED[self.impl], str(path), *self.options]
         else:
             cmd = [CSOUND, *self.options, str(path)]
         # Peak memory: a child started straight from this process gets a bogus ru_maxrss.
@@ -743,6 +754,86 @@ def bench_crowd(impl: str, seconds: float, rule: str = "mean") -> dict:
             "late_max": max(late) if late else float("nan"), "machine": r["machine"],
             "exit": run.exit_after_score()}
 
+# ------------------------------------------------- fan-out capacity (issue 22)
+
+ROOT = Path(__file__).resolve().parent.parent
+# (variable, clients): a k-rate variable at kr 100, an a-rate one at 1500 frames/s (ksmps 32).
+CAPACITY_ROWS = [("k", 1000), ("k", 3000), ("a", 128), ("a", 256)]
+CAPACITY_TARGET = {"k": 3000, "a": 256}
+# uvloop's loop for the I/O thread: csws makes it with asyncio.new_event_loop(), which asks the policy.
+UVLOOP = [sys.executable, "-c", "import asyncio, runpy, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+          "runpy.run_module('csws', run_name='__main__')"]
+
+
+def earlier_csws(rev: str) -> list[str]:
+    """The command running csws as it was at git revision `rev`: a worktree and a venv under
+    .cache/bench-REV, built the first time, reused after."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    base = ROOT / ".cache" / f"bench-{sha}"
+    python = base / "venv" / "bin" / "python"
+    if not (base / "built").exists():
+        print(f"building csws at {sha} into {base} (once)...", flush=True)
+        src = base / "src"
+        if not src.exists():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(src), sha], check=True,
+                           capture_output=True)
+        subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True)
+        include = ROOT / ".cache" / "csound7" / "include"
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"{src}[csound]",
+                        f"-Csetup-args=-Dcsound7_include={include}"], check=True)
+        (base / "built").write_text(sha + "\n")
+    return [str(python), "-m", "csws"]
+
+
+def capacity_orc(port: int, kind: str) -> str:
+    """A counter, one per k-cycle once channel "go" is 1: k-rate itself, or a-rate (every
+    sample of a frame holds it).  The variable is on offer from the start, and quiet: the
+    clients connect before any frame flows."""
+    out = "kcount" if kind == "k" else "asig"
+    signal = "" if kind == "k" else "    asig = a(kcount)\n"
+    return (f'chn_k "go", 1\ninstr 1\n  kgo chnget "go"\n  kcount init 0\n  if kgo == 1 then\n'
+            f"    kcount += 1\n{signal}    kd websocket {port}, {out}\n  endif\nendin")
+
+
+async def _set_go(port: int) -> None:
+    page = await connect_control(port)
+    await page.send(json.dumps({"op": "set", "values": {"go": 1}}))
+    await page.close()
+
+
+def bench_capacity(csws: list[str], kind: str, nclients: int, seconds: float, major: str) -> dict:
+    """nclients on one to-web variable (bench/fanload.py, 4 processes): what each got in `seconds`
+    once all were connected, and Csound's process CPU meanwhile (utime + stime, /proc)."""
+    import fanload  # bench/, beside this file
+
+    port = free_port()
+    ksmps = 480 if kind == "k" else 32  # kr 100; 1500 frames/s
+    options = ["-odac", "-+rtaudio=null", f"-b{ksmps}", f"-B{2 * ksmps}", "-d"]
+    run = Run(f"ours{major}", capacity_orc(port, kind), "i1 0 3600", options, csws=csws, ksmps=ksmps,
+              env={"CSWS_MAX_CLIENTS": str(nclients + 8)}).start()
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        run.wait_for(r"websocket server on")
+        stat = Path(f"/proc/{_csound_pid(run)}/stat")
+        at_go: list[float] = []
+        counts = fanload.clients(port, "kcount" if kind == "k" else "asig", nclients,
+                                 payload=8 if kind == "k" else 8 * ksmps, seconds=seconds,
+                                 pace=0.1 if kind == "k" else 0.05,
+                                 at_go=lambda: (asyncio.run(_set_go(port)),
+                                                at_go.extend((time.monotonic(), _cpu_ticks(stat) / tick))))
+        wall, cpu = time.monotonic() - at_go[0], _cpu_ticks(stat) / tick - at_go[1]
+    finally:
+        run.kill()
+    received = np.array([c["received"] for c in counts])
+    delivered = int(received.sum())
+    return {"whole": sum(c["gaps"] == 0 and c["backwards"] == 0 and c["bad"] == 0 and not c["closed"]
+                         for c in counts),
+            "clients": len(counts), "per_s": float(np.median(received)) / seconds,
+            "rate": SR / ksmps, "gaps": sum(c["gaps"] for c in counts), "lost": sum(c["lost"] for c in counts),
+            "disorder": sum(c["backwards"] + c["bad"] for c in counts),
+            "cpu": cpu / wall, "us_per_message": 1e6 * cpu / max(delivered, 1), "load": os.getloadavg()[0]}
+
 
 # ------------------------------------------------------ offline, memory, idle
 
@@ -1138,14 +1229,18 @@ def bench_opus_encoder(seconds: float) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
-    sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "channel-fan", "stall", "offline", "idle", "memory",
-                "soundcard", "opus", "crowd"]
+    sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "capacity", "channel-fan", "stall", "offline", "idle",
+                "memory", "soundcard", "opus", "crowd"]
     ap.add_argument("--only", choices=sections, action="append")
+    ap.add_argument("--earlier", default="df56ece", metavar="REV",
+                    help="capacity: the git revision of csws beside ours (default: main before batched writes)")
+    ap.add_argument("--capacity-csound", default="6", choices=["6", "7"], help="capacity: the Csound major")
     args = ap.parse_args()
     q = args.quick
     want = set(args.only or sections)
     head = ("what", "ours, Csound 6", "ours, Csound 7", "original (Csound 6)", "target")
     rows: list[tuple[str, ...]] = []
+    tables: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = []  # with columns of their own
     exits: dict[str, list[float]] = {i: [] for i in IMPLS}
 
     def row(what: str, *cells: str) -> None:
@@ -1218,6 +1313,30 @@ def main() -> int:
             note_exit(i, r[i])
         row("16 clients on one a-rate variable: fraction each gets (min / mean)",
             *each(lambda i, x: f"{x['fraction_min']:.1%} / {x['fraction_mean']:.1%}", r), "100%")
+    if "capacity" in want:
+        secs = 2 if q else 5
+        major = args.capacity_csound
+        columns = {f"earlier ({args.earlier})": earlier_csws(args.earlier), "ours": [sys.executable, "-m", "csws"]}
+        try:
+            import uvloop  # noqa: F401 - only whether it is there
+            columns["ours, uvloop"] = UVLOOP
+        except ImportError:
+            print("  (no uvloop here: its column is left out)", flush=True)
+
+        def cell(x: dict) -> str:
+            return (f"{x['whole']}/{x['clients']} whole, {x['per_s']:.0f}/s of {x['rate']:.0f}, {x['gaps']} gaps "
+                    f"({x['lost']} lost), Csound {x['cpu']:.2f} CPU s/s, {x['us_per_message']:.1f} us/message, "
+                    f"load {x['load']:.1f}")
+
+        cap_head = ("fan-out capacity", *columns, "target")
+        cap_rows = []
+        for kind, n in CAPACITY_ROWS:
+            what = (f"{n} clients, k-rate, kr 100" if kind == "k" else f"{n} clients, a-rate, 1500 frames/s")
+            print(f"capacity: {what}...", flush=True)
+            cells = [cell(bench_capacity(c, kind, n, secs, major)) for c in columns.values()]
+            cap_rows.append((what, *cells, f"{CAPACITY_TARGET[kind]} clients, every frame"))
+            print("  " + " | ".join(cells), flush=True)
+        tables.append((cap_head, cap_rows))
     if "channel-fan" in want:
         from csws.serve.control import POLL_FLOOR
 
@@ -1338,17 +1457,22 @@ def main() -> int:
         row("Opus encoder on the I/O thread, per variable and setting (96 kbit/s a channel, 10 ms): CPU, bytes",
             "; ".join(f"{k} {v['cpu']:.2%} of a core, {v['bytes'] / 1e3:.1f} kB/s" for k, v in e.items()),
             "(the same code)", "n/a", "a few % of a core")
-    row("real-time runs: end of score to exit (max)",
-        *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
-          + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
-          if exits[i] else "?" for i in IMPLS), "<= 1 s")
+    if any(exits.values()):
+        row("real-time runs: end of score to exit (max)",
+            *(f"{max(exits[i]):.3f} s over {len(exits[i])} runs"
+              + (f" ({sum(e == float('inf') for e in exits[i])} hung, killed 5 s after)" if float("inf") in exits[i] else "")
+              if exits[i] else "?" for i in IMPLS), "<= 1 s")
 
-    width = [max(len(r[c]) for r in [*rows, head]) for c in range(len(head))]
-    print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})\n")
-    print(" | ".join(h.ljust(w) for h, w in zip(head, width)))
-    print("-+-".join("-" * w for w in width))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, width)))
+    print(f"\nResults ({time.monotonic() - t_start:.0f} s; sr={SR}, ksmps={KSMPS}, {' '.join(REALTIME[:4])})")
+    for h, body in [(head, rows), *tables]:
+        if not body:
+            continue
+        width = [max(len(r[c]) for r in [*body, h]) for c in range(len(h))]
+        print()
+        print(" | ".join(c.ljust(w) for c, w in zip(h, width)))
+        print("-+-".join("-" * w for w in width))
+        for r in body:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, width)))
     shutil.rmtree(WORK, ignore_errors=True)
     return 0
 

@@ -24,6 +24,7 @@ from websockets.asyncio.server import ServerConnection
 from csws.protocol.options import BadOption, Options
 from csws.protocol.opus import SEQUENCE
 from csws.protocol.variables import MYFLT, Kind, VarSpec
+from csws.serve.fanout import Outbox, writable
 
 RATES = (8000, 12000, 16000, 24000, 48000)  # what an Opus encoder takes; others are resampled to 48 kHz
 MIN_SEND_LIMIT = 8192  # bytes an Opus client may have queued, at the least
@@ -148,11 +149,12 @@ def leave(var: Any, ws: ServerConnection) -> None:
             del encoders[opts]
 
 
-def feed(var: Any, frame: bytes) -> tuple[int, int]:
-    """A frame of the variable to each of its encoders; their packets to their clients.
+def feed(var: Any, frames: list[bytes], outbox: Outbox) -> tuple[int, int]:
+    """A wake's frames of the variable to each of its encoders; their packets queued for their
+    clients in the wake's outbox (csws.serve.fanout: one write per client per wake).
 
     Returns (packets sent, packets dropped), summed over clients; a client with
-    more than its encoder's send_limit queued loses the packet (its decoder sees
+    more than its encoder's send_limit queued loses the packets (its decoder sees
     the sequence jump).
     """
     encoders = _streams.get(var)
@@ -161,19 +163,18 @@ def feed(var: Any, frame: bytes) -> tuple[int, int]:
     sent = dropped = 0
     for opts, enc in list(encoders.items()):
         try:
-            packets = enc.encode(frame)
+            packets = [p for frame in frames for p in enc.encode(frame)]
         except Exception as e:  # noqa: BLE001 - av.error.FFmpegError and kin: its clients are told, Csound goes on
             del encoders[opts]
             for ws in enc.clients:
                 asyncio.ensure_future(ws.close(1011, f"Opus encoding failed: {e}"[:120]))
             continue
-        for packet in packets:
-            ready = []
-            for ws in enc.clients:
-                if ws.transport.is_closing() or ws.transport.get_write_buffer_size() > enc.send_limit:
-                    dropped += 1
-                else:
-                    ready.append(ws)
-            broadcast(ready, packet)
-            sent += len(ready)
+        if not packets:
+            continue
+        for ws in enc.clients:
+            if not writable(ws) or outbox.queued(ws) > enc.send_limit:
+                dropped += len(packets)
+            else:
+                outbox.extend(ws, packets)  # the same objects for every client: framed once
+                sent += len(packets)
     return sent, dropped

@@ -384,8 +384,9 @@ class PortServer:
             elif var.ring is not None:
                 # Others read on: hand them what is pending first, so that the newcomer's
                 # latest value is the last frame read and its stream goes on from there.
-                for frame in var.ring.read_new():
-                    self._fan_out(var, frame)
+                outbox = fanout.Outbox()
+                self._fan_out(var, var.ring.read_new(), outbox)
+                outbox.flush()
             first = var.latest_message()
             if first is not None:
                 broadcast([ws], options.convert(var.spec, first, opts.dtype))
@@ -424,14 +425,16 @@ class PortServer:
     # ---- data to the web ----
 
     def _on_wake(self) -> None:
+        """Every new frame of every variable, then one write per client of all that is due to it."""
         self.wake.clear()
+        outbox = fanout.Outbox()
         for var in self.variables.values():
             var.share.refill()  # a note took the spare string buffer, or waits for one
             if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
-                for frame in var.ring.read_new():
-                    self._fan_out(var, frame)
+                self._fan_out(var, var.ring.read_new(), outbox)
                 if var.spec.kind.is_array and var.share.want_bytes > var.ring.frame_bytes:
                     self._grow(var, var.share.want_bytes - var.ring.header)
+        outbox.flush()
 
     def _grow(self, var: Variable, payload: int) -> None:
         """An array outgrew its ring's frames: a bigger ring, at the cost of a frame or two."""
@@ -439,10 +442,11 @@ class PortServer:
         self._warn(f"grow:{var.spec.name}", f"csws: port {self.port}: {var.spec.name} grew to "
                                             f"{var.current_spec().shape}; its frames change size")
 
-    def _fan_out(self, var: Variable, frame: bytes) -> None:
-        message = frame.decode("utf-8", "replace") if var.spec.kind is Kind.S else frame
-        sent, dropped = fanout.deliver(var.spec, var.clients, message, var.send_limit)
-        packets, lost = opus.feed(var, frame)  # codec=opus clients: one encoder per setting
+    def _fan_out(self, var: Variable, frames: list[bytes], outbox: fanout.Outbox) -> None:
+        packets, lost = opus.feed(var, frames, outbox)  # codec=opus clients: one encoder per setting
+        if var.spec.kind is Kind.S:
+            frames = [f.decode("utf-8", "replace") for f in frames]
+        sent, dropped = fanout.deliver(var.spec, var.clients, frames, var.send_limit, outbox)
         var.sent += sent + packets
         var.dropped += dropped + lost
 
