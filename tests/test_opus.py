@@ -264,8 +264,9 @@ def test_bad_opus_options_are_refused(perform, port, tmp_path):
 def test_without_the_extra(perform, port, tmp_path, page):  # noqa: F811
     """PyAV hidden from the server: pcm only, a clear refusal, and play() falls back to PCM."""
     hide = tmp_path / "hide"
-    (hide / "av").mkdir(parents=True)
-    (hide / "av" / "__init__.py").write_text("raise ImportError('hidden by test_opus')\n")
+    hide.mkdir()
+    # As if PyAV were not installed: find_spec("av") finds nothing, import av raises ImportError.
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['av'] = None\n")
     piece(perform, port, tmp_path, env={"PYTHONPATH": str(hide)})
     info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/csws.json", timeout=patience(10)).read())
     assert info["codecs"] == ["pcm"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where decoding starts: a server that never decodes never loads it
+    import numpy as np
 
 SEQUENCE = struct.Struct("<I")
 DECODE_RATE = 48000  # decoders give Opus at 48 kHz, whatever the encoder's rate
@@ -25,6 +26,7 @@ class Decoder:
 
     def __init__(self, header: str) -> None:
         import av  # the opus extra: csws.client asks for it only with codec="opus"
+        import numpy
 
         self.header: dict[str, Any] = json.loads(header)
         self.channels = int(self.header["channels"])
@@ -35,6 +37,7 @@ class Decoder:
         ctx.layout = "mono" if self.channels == 1 else "stereo"
         self._ctx = ctx
         self._av = av
+        self._np = numpy
 
     def decode(self, message: bytes) -> np.ndarray:
         """One packet's samples, (channels, samples), float32."""
@@ -42,6 +45,7 @@ class Decoder:
         self.lost += (seq - self.next) & 0xFFFFFFFF
         self.next = (seq + 1) & 0xFFFFFFFF
         frames = [f.to_ndarray() for f in self._ctx.decode(self._av.Packet(message[SEQUENCE.size:]))]
+        np = self._np
         if not frames:
             return np.zeros((self.channels, 0), np.float32)
         return np.concatenate(frames, axis=1).astype(np.float32, copy=False)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import weakref
 from typing import Any
 
-import numpy as np
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import ServerConnection
 
@@ -36,6 +36,7 @@ def missing() -> str | None:
     """Why this Python cannot encode Opus, or None if it can."""
     try:
         import av
+        import numpy  # noqa: F401 - the encoder's: loaded here, off the loop when load() calls this
     except ImportError:
         return "the server has no Opus encoder: pip install 'csound-websocket[opus]' (PyAV)"
     if "libopus" not in av.codecs_available:
@@ -44,8 +45,15 @@ def missing() -> str | None:
 
 
 def codecs() -> list[str]:
-    """The codecs a port offers, for /csws.json."""
-    return ["pcm"] if missing() else ["pcm", "opus"]
+    """The codecs a port offers, for /csws.json: whether PyAV is installed, without importing it
+    on the loop (missing() says at a client's join if it lacks libopus)."""
+    return ["pcm", "opus"] if importlib.util.find_spec("av") is not None else ["pcm"]
+
+
+async def load() -> None:
+    """Import PyAV and numpy in a worker thread, before a codec=opus client joins: imported on
+    the loop, they would stall every stream on it for a tenth of a second or more."""
+    await asyncio.get_running_loop().run_in_executor(None, missing)
 
 
 class Encoder:
@@ -53,7 +61,9 @@ class Encoder:
 
     def __init__(self, spec: VarSpec, sr: float, opts: Options, send_limit: int) -> None:
         import av
+        import numpy
 
+        self._np = numpy
         self.channels = spec.values // spec.ksmps if spec.kind is Kind.AARR else 1
         self.sr = int(sr)
         self.rate = self.sr if self.sr in RATES else 48000
@@ -75,7 +85,7 @@ class Encoder:
         # Csound's blocks are gathered into about one packet's worth before PyAV sees them:
         # one AudioFrame per packet, not one per k-cycle.
         self._block = max(1, round(self.sr * opts.frame_ms / 1000))
-        self._pending: list[np.ndarray] = []
+        self._pending: list = []  # numpy arrays
         self._have = 0
         self.sequence = 0  # of the next packet
         pcm_per_second = spec.frame_bytes * sr / max(spec.ksmps, 1)
@@ -92,6 +102,7 @@ class Encoder:
 
     def encode(self, frame: bytes) -> list[bytes]:
         """A frame of Csound's (native MYFLT, interleaved) in; the packets it completes out."""
+        np = self._np
         samples = np.frombuffer(frame, MYFLT).astype(np.float32)
         ksmps = self.spec.ksmps or samples.size // self.channels
         elements = samples.size // ksmps

@@ -317,6 +317,8 @@ class PortServer:
             return
         limit = message_limit(var.spec, self.max_string)
         _set_max_size(ws.protocol, limit)
+        if "codec=opus" in ws.request.path:  # the usual spelling; any other still works, with a stall
+            await opus.load()
         self._join(var, ws)
         try:
             async for message in ws:
