@@ -467,6 +467,10 @@ def _widget_of_json(type_: str, item: dict, origin: tuple[float, float]) -> dict
     if not ids:
         ch = item.get("channel")
         ids = [ch] if isinstance(ch, str) else [c for c in ch if isinstance(c, str)] if isinstance(ch, list) else []
+    if kind in ("label", "groupbox", "keyboard", "image") and ids:
+        # Cabbage 3 names every widget by a channel; these hold no value in it (an image's mouse
+        # events are not read).
+        w["extra"]["cabbage_id"], ids = ids[0], []
     w["channel"] = ids[0] if ids else ""
     w["channel2"] = ids[1] if len(ids) > 1 else ""
     ranges = [c.get("range") for c in channels]
