@@ -14,7 +14,7 @@ from websockets.http11 import Response
 
 from csws.protocol.settings import Settings
 from csws.serve.http import _static_file, content_type
-from csws.protocol.pages import CSOUND_OBJECT, csd_with_html, html_of_csd, websocket_ports
+from csws.protocol.pages import CSOUND_OBJECT, html_of_csd, piece_csd, websocket_ports
 
 CSD = b"<CsoundSynthesizer>\n<CsInstruments>\ninstr 1\nendin\n</CsInstruments>\n</CsoundSynthesizer>\n"
 PAGE = b'<html lang="en">\n<body><p>sliders</p></body>\n</HTML >'
@@ -51,10 +51,10 @@ def test_csws_run_finds_the_piece_among_its_arguments(tmp_path):
     with_page, plain = tmp_path / "with.CSD", tmp_path / "plain.csd"
     with_page.write_bytes(CSD + PAGE)
     plain.write_bytes(CSD)
-    assert csd_with_html(["-odac", str(with_page), "-d"]) == str(with_page.resolve())
-    assert csd_with_html([str(plain), str(with_page)]) is None, "only the piece, the first .csd, counts"
-    assert csd_with_html([str(tmp_path / "missing.csd")]) is None
-    assert csd_with_html(["-odac"]) is None
+    assert piece_csd(["-odac", str(with_page), "-d"]) == str(with_page.resolve())
+    assert piece_csd([str(plain), str(with_page)]) == str(plain.resolve()), "the piece is the first .csd"
+    assert piece_csd([str(tmp_path / "missing.csd")]) is None
+    assert piece_csd(["-odac"]) is None
 
 
 @pytest.mark.parametrize("name, expected", [

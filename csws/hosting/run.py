@@ -33,7 +33,7 @@ def run(args: list[str], csound: str | None = None,
     The piece's page and Csound's channels are served on ui_port from the start (websocket_ui);
     without it, on the piece's own websocket ports, or on DEFAULT_PORT for a piece that has none."""
     from csws.hosting import library as csound_lib
-    from csws.protocol.pages import csd_with_html, uses_sound_card, websocket_ports
+    from csws.protocol.pages import piece_csd, uses_sound_card, websocket_ports
 
     try:
         lib = csound_lib.find(csound)
@@ -42,8 +42,9 @@ def run(args: list[str], csound: str | None = None,
         print(f"csws: {e}", file=sys.stderr)
         return 1
 
-    # A .csd that carries its own page (<html> element) serves it at / (unless told otherwise).
-    page = csd_with_html(args)
+    # The port serves the piece's faces (its <html>, CsoundQt or Cabbage panel, else the generated
+    # surface: docs/panels.md), unless told otherwise.
+    page = piece_csd(args)
     if page is not None and not os.environ.get("CSWS_INDEX_HTML"):
         os.environ["CSWS_INDEX_HTML"] = page
     if threading.current_thread() is threading.main_thread():

@@ -45,10 +45,11 @@ def _pieces(args: list[str], suffixes: tuple[str, ...] = (".csd",)):
                 continue
 
 
-def csd_with_html(args: list[str]) -> str | None:
-    """The .csd among `csws run` arguments, if it has an <html> element."""
-    for path, data in _pieces(args):
-        return str(path.resolve()) if html_of_csd(data) is not None else None
+def piece_csd(args: list[str]) -> str | None:
+    """The piece's .csd among `csws run` arguments (the first readable one), as an absolute path:
+    the port serves its faces (csws/protocol/faces.py)."""
+    for path, _ in _pieces(args):
+        return str(path.resolve())
     return None
 
 

@@ -6,11 +6,15 @@ PortServer._http).  Routes:
   /csws.json            what the port offers (PortServer.describe())
   /csws.js, /csws.d.ts  the packaged JavaScript client and its types
   /                     the piece's page: Settings.index_html (an .html file,
-                        or a .csd whose <html> element is served), else
-                        index.html of Settings.static_dir, else a small
-                        built-in page: the control surface generated from the
-                        channels and variables on offer
+                        or a .csd: its first face of csws/protocol/faces.py,
+                        docs/panels.md), else index.html of
+                        Settings.static_dir, else a small built-in page: the
+                        control surface generated from the channels and
+                        variables on offer
   /csws/surface         that control surface, whatever / serves
+  /csws/html, /csws/csoundqt(.json), /csws/cabbage(.json)
+                        the .csd's other faces (404 for one it does not have)
+  /csws/files/NAME      a picture beside the .csd (a button's or image's)
   anything else         a file under Settings.static_dir
 
 The server answers each request on its own connection and closes it (the
@@ -47,8 +51,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from csws.protocol import policy
-from csws.protocol.pages import html_of_csd
-from csws.protocol.settings import Settings
+from csws.protocol.faces import Faces, faces_of_file, panel_page
 
 if TYPE_CHECKING:  # server imports this module: no cycle at run time
     from websockets.asyncio.server import ServerConnection
@@ -59,7 +62,9 @@ CHUNK = 64 << 10  # read on the loop: from the page cache this takes microsecond
 PACKAGED = {"/csws.js": "csws.js", "/csws.d.ts": "csws.d.ts",
             "/csws-player.js": "csws-player.js", "/csws-capture.js": "csws-capture.js",  # play(), capture()
             "/csws-csound.js": "csws-csound.js",  # control(), the csound object
-            "/csws-surface.js": "csws-surface.js"}
+            "/csws-surface.js": "csws-surface.js",
+            "/csws-panel.js": "csws-panel.js"}  # the panel renderer
+PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")  # what /csws/files/ serves of the .csd's folder
 GUARDED = ("/csws.json",)  # with a token set, these need it like websockets do (csws/policy.py)
 # Only this port's own pages may frame ours (clickjacking the sliders); no Referer
 # leaves a page, since its URL may carry ?token=.
@@ -144,21 +149,21 @@ def respond(server: PortServer, connection: ServerConnection, request: Request) 
     if path == "/csws/surface":  # the generated control surface, also for a piece with a page of its own
         return _ok((resources.files("csws") / "web" / "index.html").read_bytes(), "text/html; charset=utf-8", method)
     settings = server.settings
+    faces = faces_of_file(settings.index_html) if settings.index_html else None
+    if path.startswith("/csws/"):
+        answer = _face(server, faces, path, method)
+        if answer is not None:
+            return answer
     if path == "/":
-        page = _index(settings)
+        page = _index(server, faces)
         if page is not None:
             return _ok(page, "text/html; charset=utf-8", method)
-    static = _static_file(settings, path)
+    static = _static_file(settings.static_dir, path)
     if isinstance(static, Response):
         return static
     if static is None:
         return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
-    if method == "HEAD":
-        return _ok(b"", content_type(static.name), method, length=static.stat().st_size)
-    length = static.stat().st_size
-    file = static.open("rb")  # here, not in send_file: failing to open is an answer of its own
-    head = Response(200, "OK", _headers(content_type(static.name), length), b"")
-    return StaticFile(head, file, length)
+    return _file_answer(static, method)
 
 
 async def send_file(connection: ServerConnection, answer: StaticFile) -> None:
@@ -187,24 +192,74 @@ async def send_file(connection: ServerConnection, answer: StaticFile) -> None:
     await asyncio.shield(connection.connection_lost_waiter)
 
 
-def _index(settings: Settings) -> bytes | None:
-    if settings.index_html:
-        path = Path(settings.index_html)
+def _index(server: PortServer, faces: Faces | None) -> bytes | None:
+    settings = server.settings
+    if faces is not None and faces.first != "surface":
+        return _page_of(server, faces, faces.first)
+    if settings.index_html and faces is None and not settings.index_html.lower().endswith(".csd"):
         try:
-            data = path.read_bytes()
+            return Path(settings.index_html).read_bytes()
         except OSError:
             return None
-        if path.suffix.lower() == ".csd":
-            return html_of_csd(data)
-        return data
     if settings.static_dir and (Path(settings.static_dir) / "index.html").is_file():
         return None  # the static route serves it
     return (resources.files("csws") / "web" / "index.html").read_bytes()
 
 
-def _static_file(settings: Settings, path: str) -> Path | Response | None:
-    """The file under static_dir a URL path names; None if there is none."""
-    if not settings.static_dir:
+def _face(server: PortServer, faces: Faces | None, path: str, method: str) -> Response | StaticFile | None:
+    """A face of the piece's .csd at its own path, or a picture beside it; None: not such a path."""
+    name, _, rest = path[len("/csws/"):].partition("/")
+    if name == "files":
+        if faces is None:
+            return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
+        picture = _static_file(str(Path(server.settings.index_html).parent), "/" + rest)
+        if isinstance(picture, Response):
+            return picture
+        if picture is None or picture.suffix.lower() not in PICTURES:
+            return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
+        return _file_answer(picture, method)
+    face, json_wanted = (name[:-5], True) if name.endswith(".json") else (name, False)
+    if face not in ("html", "csoundqt", "cabbage") or rest:
+        return None
+    if faces is None or face not in faces.present:
+        return _text(HTTPStatus.NOT_FOUND, f"csws: this piece has no {face} face\n")
+    if json_wanted:
+        if face == "html":
+            return None
+        _report_unknown(server, faces, face)
+        return _ok(json.dumps(faces.panel(face)).encode(), "application/json", method)
+    return _ok(_page_of(server, faces, face), "text/html; charset=utf-8", method)
+
+
+def _page_of(server: PortServer, faces: Faces, face: str) -> bytes:
+    if face == "html":
+        assert faces.html is not None
+        return faces.html
+    _report_unknown(server, faces, face)
+    return panel_page(face, faces)
+
+
+def _report_unknown(server: PortServer, faces: Faces, face: str) -> None:
+    """Csound's console hears of widgets shown as placeholders once per port and face."""
+    panel = faces.panel(face)
+    if panel is None or not panel["unknown"] or face in server.reported_faces:
+        return
+    server.reported_faces.add(face)
+    kinds = ", ".join(f"{n} {t}" for t, n in sorted(panel["unknown"].items()))
+    server.log(f"csws: port {server.port}: the {face} panel shows placeholders for what csws cannot draw: {kinds}")
+
+
+def _file_answer(target: Path, method: str) -> Response | StaticFile:
+    length = target.stat().st_size
+    if method == "HEAD":
+        return _ok(b"", content_type(target.name), method, length=length)
+    file = target.open("rb")  # here, not in send_file: failing to open is an answer of its own
+    return StaticFile(Response(200, "OK", _headers(content_type(target.name), length), b""), file, length)
+
+
+def _static_file(directory: str, path: str) -> Path | Response | None:
+    """The file under `directory` a URL path names; None if there is none."""
+    if not directory:
         return None
     name = unquote(path)
     parts = [p for p in name.split("/") if p]
@@ -213,7 +268,7 @@ def _static_file(settings: Settings, path: str) -> Path | Response | None:
         return _text(HTTPStatus.FORBIDDEN, "csws: forbidden\n")
     if any(p.startswith(".") for p in parts):  # .env, .git/: secrets and history, not pages
         return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
-    root = Path(settings.static_dir).resolve()
+    root = Path(directory).resolve()
     target = root.joinpath(*parts).resolve() if parts else root
     if not target.is_relative_to(root):  # a symbolic link out of the directory
         return _text(HTTPStatus.FORBIDDEN, "csws: forbidden\n")

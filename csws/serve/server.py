@@ -111,6 +111,7 @@ class PortServer:
         self._nhttp = 0  # plain HTTP answers under way
         self._throttle = policy.Throttle(WARN_INTERVAL)
         self.control = Control(self, port)  # Csound's channels, score, code
+        self.reported_faces: set[str] = set()  # panels whose placeholders Csound's console heard of
 
     @property
     def variables(self) -> dict[str, Variable]:
