@@ -89,7 +89,10 @@ def test_both_syntaxes_give_the_same_panel_for_the_same_instrument(piece):
     assert ch["mute"]["label"] == "Mute" and (ch["mute"]["min"], ch["mute"]["max"], ch["mute"]["value"]) == (0, 1, 0)
     assert [i["text"] for i in ch["wave"]["items"]] == ["Saw", "Square", "Triangle"]
     keyboard = panel["widgets"][13]
-    assert geometry(keyboard) == (10, 280, 440, 100) and keyboard["extra"]["lowest_note"] == 48
+    # 440 pixels hold 27 white keys of Cabbage's 16: from C3 (48) to A6 (93), 46 keys.
+    assert geometry(keyboard) == (10, 280, 440, 100)
+    assert {k: keyboard["extra"][k] for k in ("instrument", "first_note", "keys")} == \
+        {"instrument": 1, "first_note": 48, "keys": 46}
     assert keyboard["channel"] == ""
 
 
@@ -253,7 +256,8 @@ def test_cabbage3_styles_and_ids_of_widgets_that_hold_no_value():
     assert (label["style"]["font_size"], label["style"]["align"], label["style"]["radius"]) == (20, "right", 3)
     assert (pad["channel"], pad["channel2"], pad["value"], pad["min2"], pad["max2"], pad["value2"]) == ("px", "py", 1, 10, 20, 15)
     assert image["extra"]["file"] == "pic.png"
-    assert keyboard["extra"]["lowest_note"] == 60 and keyboard["channel"] == ""  # baseOctave 3: C4
+    assert keyboard["extra"]["first_note"] == 60 and keyboard["channel"] == ""  # baseOctave 3: C4
+    assert keyboard["extra"]["cabbage_id"] == "kb"
 
 
 @pytest.mark.parametrize("section", [
@@ -286,7 +290,7 @@ def test_broken_or_hostile_text_never_raises(section):
     p = cabbage(section)
     for w in p["widgets"]:
         if w["kind"] == "keyboard":
-            assert 0 <= w["extra"]["lowest_note"] <= 127
+            assert 0 <= w["extra"]["first_note"] <= 127 and w["extra"]["first_note"] + w["extra"]["keys"] <= 128
 
 
 def test_random_bytes_never_raise():

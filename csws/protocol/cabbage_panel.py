@@ -334,8 +334,7 @@ def _widget_of_text(type_: str, idents: dict, origin: tuple[float, float]) -> di
         if _first_str(idents, "channeltype") == "string":
             w["extra"]["channel_type"] = "string"
     elif kind == "keyboard":
-        w["extra"]["lowest_note"] = int(min(max((_nums(idents, "value") or [60.0])[0], 0), 127))
-        w["extra"]["key_width"] = (_nums(idents, "keywidth") or [16.0])[0]
+        _set_keys(w, (_nums(idents, "value") or [60.0])[0], (_nums(idents, "keywidth") or [16.0])[0])
     elif kind == "image":
         source = _first_str(idents, "file")
         if source:
@@ -382,6 +381,19 @@ def _text_style(w: dict, idents: dict) -> None:
     st["bold"] = "bold" in _first_str(idents, "fontstyle").lower()
     if w["kind"] == "groupbox":
         st["valign"] = "top"
+
+
+def _set_keys(w: dict, first: float, key_width: float) -> None:
+    """A keyboard's keys, as Cabbage shows them: from its lowest note (value()), as many white keys
+    as fit its width at key_width pixels each (keywidth(), 16 by default); the keys played are
+    score events of instr 1 (docs/panels.md)."""
+    first_note = int(min(max(first, 0), 127))
+    whites = max(1, int(w["width"] // key_width)) if key_width > 0 else 1
+    keys = 0
+    while whites > 0 and first_note + keys <= 127:
+        whites -= (first_note + keys) % 12 not in (1, 3, 6, 8, 10)
+        keys += 1
+    w["extra"].update({"instrument": 1, "first_note": first_note, "keys": max(keys, 1)})
 
 
 def _set_items(w: dict, items: list[str], first: int) -> None:
@@ -526,8 +538,7 @@ def _widget_of_json(type_: str, item: dict, origin: tuple[float, float]) -> dict
             w["extra"]["channel_type"] = "string"
     elif kind == "keyboard":
         octave = _finite(item.get("baseOctave"), 3.0)
-        w["extra"]["lowest_note"] = int(min(max(_finite(item.get("value"), 12 * (octave + 2)), 0), 127))
-        w["extra"]["key_width"] = _finite(item.get("keyWidth"), 16.0)
+        _set_keys(w, _finite(item.get("value"), 12 * (octave + 2)), _finite(item.get("keyWidth"), 16.0))
     elif kind == "image":
         source = item.get("file")
         if isinstance(source, str) and source:
