@@ -55,13 +55,9 @@ def start_piece(piece: str, tmp_path: Path, port: int) -> tuple[Performance, str
     return p, url, panel_of_cabbage(csd.read_bytes())
 
 
-def channels(model: dict) -> dict[str, dict]:
-    return {w["channel"]: w for w in model["widgets"] if w["channel"]}
-
-
-def skewed(w: dict, pos: float) -> float:
+def skewed(lo: float, hi: float, skew: float, pos: float) -> float:
     """Cabbage's value at a slider position 0..1: min + (max - min) * pos ** (1 / skew)."""
-    return w["min"] + (w["max"] - w["min"]) * pos ** (1 / w["skew"])
+    return lo + (hi - lo) * pos ** (1 / skew)
 
 
 @pytest.mark.parametrize("piece", SYNTAXES)
@@ -85,7 +81,6 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
             got = (box["x"] - stage["x"], box["y"] - stage["y"], box["width"], box["height"])
             want = tuple(v * scale for v in (w["x"], w["y"], w["width"], w["height"]))
             assert all(abs(g - e) <= 1 for g, e in zip(got, want)), f"{w['type']} {w['channel']}: {got} != {want}"
-        ch = channels(model)
 
         # The knob: dragged up it turns up; End and Home take it to its ends.
         knob = page.get_by_role("slider", name="gain", exact=True)
@@ -100,9 +95,9 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         while abs(value - shown) > 1e-4:  # the drag's intermediate values come first
             value = console.value("gain")
         knob.press("End")
-        assert console.value("gain") == ch["gain"]["max"]
+        assert console.value("gain") == 1
         knob.press("Home")
-        assert console.value("gain") == ch["gain"]["min"]
+        assert console.value("gain") == 0
 
         # The skewed slider: a click a quarter of the way along gives Cabbage's skewed value
         # (20 + 19980 * 0.25 ** 2, about 1269), not the linear 5015.
@@ -110,7 +105,9 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         fb = freq.bounding_box()
         freq.click(position={"x": fb["width"] * 0.25, "y": fb["height"] / 2})
         value = console.value("freq")
-        assert skewed(ch["freq"], 0.24) <= value <= skewed(ch["freq"], 0.26), value
+        # The pieces' range(20, 20000, 1000, 0.5, 1), written out: not the reader's model, which
+        # the renderer draws from.
+        assert skewed(20, 20000, 0.5, 0.24) <= value <= skewed(20, 20000, 0.5, 0.26), value
         assert value == float(freq.get_attribute("aria-valuenow"))
 
         # The vertical slider, clicked near its top; its step is 0.1.
@@ -134,7 +131,7 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         play.click()
         assert console.value("play") == 0 and play.get_attribute("aria-pressed") == "false"
         hold = page.get_by_role("button", name="hold", exact=True)
-        if ch["hold"]["button"]["latch"]:  # Cabbage 3's buttons all toggle
+        if piece == "cabbage3.csd":  # Cabbage 3's buttons all toggle
             hold.click()
             assert console.value("hold") == 1
         else:
@@ -155,9 +152,9 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         cutoff = page.get_by_role("slider", name="cutoff", exact=True)
         cutoff.focus()
         page.keyboard.press("End")
-        assert console.value("cutoff") == ch["cutoff"]["max"]
+        assert console.value("cutoff") == 10000
         page.keyboard.press("ArrowDown")
-        assert console.value("cutoff") == ch["cutoff"]["max"] - 1
+        assert console.value("cutoff") == 9999
 
         # The keyboard: a key held plays its note until let go.
         key = page.get_by_role("button", name="E3", exact=True)
