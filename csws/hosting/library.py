@@ -222,6 +222,11 @@ class Csound:
     def version(self) -> str:
         return version_text(self._lib.csoundGetVersion())
 
+    @property
+    def address(self) -> int | None:
+        """The CSOUND * of this instance, for csws.bridge.csound_api."""
+        return self._cs
+
     def errors(self) -> int:
         """Errors so far (init errors included): the csound command exits 1 when there were any."""
         self._lib.csoundErrCnt.argtypes = [ctypes.c_void_p]

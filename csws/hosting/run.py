@@ -62,6 +62,8 @@ def run(args: list[str], csound: str | None = None,
             print(compile_error, file=sys.stderr)
             return 1
         cs.answer_invalue(plugin)  # csws is the host: invalue/outvalue go to the channels pages see
+        if page is not None:
+            _start_panel(cs, lib, page)
         ports = websocket_ports(args)
         if ui_port is None and ports is None:
             ui_port = DEFAULT_PORT
@@ -91,6 +93,26 @@ def run(args: list[str], csound: str | None = None,
     finally:
         _ignore_signals()
         cs.destroy()
+
+
+def _start_panel(cs, lib, csd: str) -> None:
+    """Give the channels of the piece's widget panel their start values, as CsoundQt and Cabbage
+    do before a performance (csws/protocol/faces.py); this also makes the channels, so pages can
+    set them before the orchestra first reads them.  A channel the orchestra already made as
+    another type (a string channel for a slider) keeps what it has."""
+    from csws.bridge.csound_api import CsoundAPI
+    from csws.protocol.faces import chnset_code, faces_of_file, start_values
+
+    faces = faces_of_file(csd)
+    panel = faces and (faces.csoundqt or faces.cabbage)
+    if not panel:
+        return
+    made = CsoundAPI(lib.path, lib.major, cs.address).channels()
+    values = {name: v for name, v in start_values(panel).items()
+              if name not in made or made[name].type == ("string" if isinstance(v, str) else "control")}
+    if values and cs.compile_orc(chnset_code(values)) != 0:
+        print("csws: could not give the panel's channels their start values (Csound's messages above say why)",
+              file=sys.stderr)
 
 
 DEMO_REALTIME = ["-odac", "-+rtaudio=null", "-b32", "-B64"]  # real-time pacing, no sound card

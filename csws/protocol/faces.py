@@ -67,6 +67,36 @@ def _cached(path: str, size: int, mtime_ns: int) -> Faces | None:
         return None
 
 
+SEEDED = ("hslider", "vslider", "knob", "spinbox", "scrollnumber", "dropdown", "checkbox", "controller", "button",
+          "lineedit")
+
+
+def start_values(panel: dict) -> dict[str, float | str]:
+    """The channels a panel's controls start with, as CsoundQt and Cabbage set them before the
+    performance: numbers, and the text of line edits.  Reserved channels (_Play...) are left out,
+    and so are momentary buttons (0 until pressed) and what Csound writes (displays)."""
+    values: dict[str, float | str] = {}
+    for w in panel["widgets"]:
+        if w["kind"] not in SEEDED or w["channel"].startswith("_"):
+            continue
+        if w["kind"] == "button" and not (w["button"] and w["button"]["latch"]):
+            continue
+        if w["channel"]:
+            values[w["channel"]] = w["text"] if w["kind"] == "lineedit" else w["value"]
+        if w["channel2"] and not w["channel2"].startswith("_"):
+            values[w["channel2"]] = w["value2"]
+    return values
+
+
+def chnset_code(values: dict[str, float | str]) -> str:
+    """Orchestra code (instr 0, runs once when compiled) giving the channels these values."""
+    def literal(x: str) -> str:
+        return '"' + x.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    return "".join(f"chnset {literal(v) if isinstance(v, str) else repr(float(v))}, {literal(k)}\n"
+                   for k, v in values.items())
+
+
 def panel_page(face: str, faces: Faces) -> bytes:
     """The packaged panel page (csws/web/panel.html), told which face it shows and which there are."""
     page = (resources.files("csws") / "web" / "panel.html").read_text("utf-8")

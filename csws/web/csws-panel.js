@@ -73,7 +73,9 @@ function applyStyle(el, s) {
   if (s.font_size) el.style.fontSize = `${s.font_size}px`;
   if (s.bold) el.style.fontWeight = "bold";
   el.style.textAlign = s.align || "left";
-  el.style.justifyContent = { top: "flex-start", center: "center", bottom: "flex-end" }[s.valign] || "flex-start";
+  if (el.classList.contains("text")) { // a column: its main axis is the vertical one
+    el.style.justifyContent = { top: "flex-start", center: "center", bottom: "flex-end" }[s.valign] || "flex-start";
+  }
 }
 
 /** Drags on `el` call move(dx, dy, event) with pixels since the last call, in panel pixels. */
@@ -145,6 +147,8 @@ function makeValued(w, panel) {
     const pointer = el.querySelector(".pointer");
     const text = el.querySelector(".knobvalue");
     if (w.style && w.style.color) el.style.setProperty("--knob", w.style.color);
+    if (w.extra && w.extra.color2) el.style.setProperty("--knob2", String(w.extra.color2));
+    text.style.fontSize = `${Math.round(Math.min(w.width, w.height) * 0.22)}px`;
     el.style.background = "none";
     el.style.border = "none";
     draw = () => {
