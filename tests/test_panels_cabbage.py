@@ -71,6 +71,14 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         title = "Cabbage 2 panel" if piece == "cabbage2.csd" else "Cabbage 3 panel"
         assert page.text_content("h1") == f"Cabbage panel: {title}", "/ serves the Cabbage panel, and says so"
 
+        # Before the performance csws gives the channels the panel's start values, as Cabbage does.
+        starts = {"gain": 0.5, "freq": 1000, "level": 5, "steps": 10, "cutoff": 1000}
+        if piece == "cabbage2.csd":
+            starts["wave"] = 1  # value(1): the first item; Cabbage 3's first item is 0, no change to print
+        for name in ("gain", "freq", "level", "steps", "wave", "cutoff"):  # the order instr 2 prints in
+            if name in starts:
+                assert console.value(name) == starts[name], name
+
         # Every widget drawn, none a placeholder, each at its place: the panel's own pixels, scaled.
         assert page.locator(".widget").count() == len(model["widgets"])
         assert page.locator(".kind-placeholder").count() == 0
@@ -117,10 +125,10 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         value = console.value("level")
         assert 8.7 <= value <= 9.3 and abs(value * 10 - round(value * 10)) < 1e-9, value
 
-        # The number slider: three steps up with the arrow key, from Csound's 0.
+        # The number slider: three steps up with the arrow key, from its start value 10.
         steps = page.get_by_role("spinbutton", name="steps", exact=True)
         steps.focus()
-        for expected in (1, 2, 3):
+        for expected in (11, 12, 13):
             page.keyboard.press("ArrowUp")
             assert console.value("steps") == expected
 
