@@ -164,9 +164,28 @@ def test_colours_and_text_style_of_the_text_syntax():
     assert (b["style"]["color"], b["extra"]["color_on"]) == ("white", "#000000")
     assert (b["style"]["border"], b["style"]["border_width"], b["style"]["radius"]) == ("#010203", 2, 4)
     assert p["c"]["extra"]["background_on"] == "#ff0000" and p["c"]["style"]["background"] is None
-    assert p["r"]["extra"]["tracker"] == "#00ff00" and p["r"]["style"]["color"] == "#090909"
+    # A knob's colour is its thumb, its tracker the model's colour, its font colour its text's.
+    r = p["r"]
+    assert (r["style"]["color"], r["style"]["background"]) == ("#00ff00", None)
+    assert (r["extra"]["thumb"], r["extra"]["text_color"]) == ("#010101", "#090909")
     label = p["l"]
     assert label["style"]["align"] == "left" and label["style"]["bold"] is True and label["style"]["font_size"] == 16
+
+
+def test_colours_a_panel_does_not_give_are_cabbage_3s_defaults():
+    for section in ('rslider channel("k")\nhslider channel("h")\ncombobox channel("c")\nbutton channel("b")\n'
+                    'label text("l") channel("l")\nnslider channel("n")',
+                    '[{"type": "rotarySlider", "channel": "k"}, {"type": "horizontalSlider", "channel": "h"},'
+                    ' {"type": "comboBox", "channel": "c"}, {"type": "button", "channel": "b"},'
+                    ' {"type": "label", "channel": "l", "text": "l"}, {"type": "numberSlider", "channel": "n"}]'):
+        p = cabbage(section)
+        assert p["background"] == "#004c6b"
+        styles = [w["style"] for w in p["widgets"]]
+        assert [s["color"] for s in styles] == ["#93d200", "#93d200", "#dddddd", "#dddddd", "#dddddd", "#dddddd"]
+        assert [s["background"] for s in styles] == [None, None, "#0295cf", "#3d800a", None, "#0295cf"]
+    track = cabbage('[{"type": "rotarySlider", "channel": "k", "style": {"thumb": {"backgroundColor": "#111"},'
+                    ' "track": {"fillColor": "#222"}}}]')["widgets"][0]
+    assert (track["style"]["color"], track["extra"]["thumb"]) == ("#222", "#111")
 
 
 def test_comments_multi_line_declarations_and_strings_with_comment_characters():

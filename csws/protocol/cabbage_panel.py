@@ -99,6 +99,7 @@ def _finish(widgets: list[dict], unknown: dict[str, int], title: str, size: tupl
             background: str | None) -> dict:
     for i, w in enumerate(widgets):
         w["id"] = f"w{i}"
+        _default_colours(w)
         w["width"], w["height"] = max(0.0, w["width"]), max(0.0, w["height"])
         if w["kind"] == "button" and w["button"] is None:
             w["button"] = {"mode": "value", "pressed": 1.0, "released": 0.0, "latch": True, "event": "", "image": ""}
@@ -108,7 +109,30 @@ def _finish(widgets: list[dict], unknown: dict[str, int], title: str, size: tupl
     else:
         width, height = size
     return {"face": "cabbage", "title": title, "width": max(0.0, width), "height": max(0.0, height),
-            "background": background, "widgets": widgets, "unknown": unknown}
+            "background": background or DEFAULTS["form"], "widgets": widgets, "unknown": unknown}
+
+
+# The colours a panel does not give: Cabbage 3's defaults (its widgets' source), for both syntaxes.
+DEFAULTS = {"form": "#004c6b", "text": "#dddddd", "tracker": "#93d200", "box": "#0295cf", "button": "#3d800a"}
+
+
+def _default_colours(w: dict) -> None:
+    """Cabbage's colours where the panel gives none.  A slider's or knob's colour() is its thumb
+    (extra.thumb), not a background; its tracker colour is the model's colour, and its text's
+    colour (fontcolour) goes to extra.text_color."""
+    st, extra = w["style"], w["extra"]
+    if w["kind"] in ("knob", "hslider", "vslider"):
+        if st["background"]:
+            extra.setdefault("thumb", st["background"])
+        if st["color"]:
+            extra["text_color"] = st["color"]
+        st["background"] = None
+        st["color"] = extra.pop("tracker", None) or DEFAULTS["tracker"]
+    st["color"] = st["color"] or DEFAULTS["text"]
+    if w["kind"] in ("dropdown", "scrollnumber"):
+        st["background"] = st["background"] or DEFAULTS["box"]
+    elif w["kind"] == "button":
+        st["background"] = st["background"] or DEFAULTS["button"]
 
 
 def _unreadable() -> dict:
@@ -500,6 +524,10 @@ def _widget_of_json(type_: str, item: dict, origin: tuple[float, float]) -> dict
     st["border_width"] = max(0.0, _finite(style.get("borderWidth"), 0.0))
     st["radius"] = max(0.0, _finite(style.get("borderRadius"), _finite(item.get("corners"), 0.0)))
     st["font_size"] = max(1.0, _finite(style.get("fontSize"), 12.0))  # "auto" keeps the default
+    for part, key, name in (("thumb", "backgroundColor", "thumb"), ("track", "fillColor", "tracker")):
+        colour = _css_colour(style[part].get(key)) if isinstance(style.get(part), dict) else None
+        if colour:
+            w["extra"][name] = colour
     if isinstance(style.get("fontFamily"), str):
         st["font"] = style["fontFamily"]
     align = style.get("textAlign") if isinstance(style.get("textAlign"), str) else ""
