@@ -205,6 +205,25 @@ def test_comments_multi_line_declarations_and_strings_with_comment_characters():
     assert ch["b"]["max"] == 2
 
 
+def test_cabbage2_macros_expand_in_widget_lines():
+    p = cabbage('#define KNOB #trackercolour(0, 255, 255), colour(100, 100, 140)#\n'
+                '#define  BOX fontcolour("white") range(0, 5, 2)\n'
+                'rslider bounds(0, 0, 60, 60), channel("a"), $KNOB\n'
+                'rslider bounds(60, 0, 60, 60), channel("b"), $BOX. $NOPE\n')
+    assert p["unknown"] == {}, "#define lines are not widgets"
+    a, b = p["widgets"]
+    assert (a["style"]["color"], a["extra"]["thumb"]) == ("#00ffff", "#64648c")
+    assert (b["extra"]["text_color"], b["max"], b["value"]) == ("white", 5, 2)
+    bomb = cabbage("#define A " + "$A " * 300 + "\n" + "rslider channel($A)\n" * 500)  # grows only so far
+    assert len(bomb["widgets"]) == 500
+
+
+def test_lines_and_text_editors():
+    line, editor = cabbage('line bounds(0, 10, 200, 2)\ntexteditor bounds(0, 20, 100, 20) channel("t") text("hi")')["widgets"]
+    assert line["kind"] == "label" and line["style"]["background"] == "#ffffff" and line["label"] == ""
+    assert editor["kind"] == "lineedit" and editor["channel"] == "t" and editor["text"] == "hi"
+
+
 def test_plant_groups_nest_to_absolute_geometry_with_braces_on_their_own_lines():
     p = cabbage('groupbox bounds(100, 100, 200, 200) text("Outer") plant("outer")\n'
                 '{\n'

@@ -25,13 +25,14 @@ _KINDS = {
     "nslider": "scrollnumber", "numberslider": "scrollnumber",
     "button": "button", "checkbox": "checkbox", "combobox": "dropdown",
     "label": "label", "groupbox": "groupbox", "image": "image", "keyboard": "keyboard",
-    "xypad": "controller",
+    "xypad": "controller", "line": "label", "texteditor": "lineedit",
 }
 # Cabbage 2's default geometry per type (its CabbageWidgetData), used where bounds() is missing.
 _DEFAULT_SIZE = {
     "knob": (60, 60), "hslider": (160, 40), "vslider": (40, 160), "scrollnumber": (60, 20),
     "button": (80, 40), "checkbox": (100, 20), "dropdown": (80, 22), "label": (80, 16),
     "groupbox": (200, 150), "image": (160, 120), "keyboard": (400, 100), "controller": (200, 200),
+    "lineedit": (100, 22),
     "placeholder": (60, 30),
 }
 _SLIDERS = ("knob", "hslider", "vslider", "scrollnumber")
@@ -265,7 +266,38 @@ def _statements(text: str):
         yield "widget", current
 
 
+_DEFINE = re.compile(r"^[ \t]*#define[ \t]+(\w+)[ \t]*(.*)$", re.MULTILINE)
+_MACRO = re.compile(r"\$(\w+)\.?")
+
+
+def _expand_macros(text: str) -> str:
+    """Cabbage 2's `#define NAME identifiers` lines (the body may be wrapped in #...#), taken out,
+    and each `$NAME` expanded once.  Expansion stops at a few times the section's size, so that a
+    hostile section cannot make it grow without bound."""
+    macros: dict[str, str] = {}
+
+    def define(m: re.Match) -> str:
+        body = m.group(2).strip()
+        macros[m.group(1)] = body[1:-1] if len(body) >= 2 and body[0] == body[-1] == "#" else body
+        return ""
+
+    text = _DEFINE.sub(define, text)
+    if not macros:
+        return text
+    budget = [4 * len(text) + 65536]
+
+    def expand(m: re.Match) -> str:
+        body = macros.get(m.group(1))
+        if body is None or budget[0] < len(body):
+            return m.group(0)
+        budget[0] -= len(body)
+        return body
+
+    return _MACRO.sub(expand, text)
+
+
 def _text_panel(text: str) -> dict:
+    text = _expand_macros(text)
     widgets: list[dict] = []
     unknown: dict[str, int] = {}
     title, size, background = "", None, None
@@ -359,6 +391,10 @@ def _widget_of_text(type_: str, idents: dict, origin: tuple[float, float]) -> di
             w["extra"]["channel_type"] = "string"
     elif kind == "keyboard":
         _set_keys(w, (_nums(idents, "value") or [60.0])[0], (_nums(idents, "keywidth") or [16.0])[0])
+    elif kind == "lineedit":  # texteditor: its text goes to the channel as a string
+        w["text"], w["label"] = w["label"], ""
+    elif type_ == "line":  # a line is a filled box, white unless coloured
+        w["style"]["background"] = w["style"]["background"] or "#ffffff"
     elif kind == "image":
         source = _first_str(idents, "file")
         if source:
