@@ -157,7 +157,8 @@ def test_colours_and_text_style_of_the_text_syntax():
     p = by_channel(cabbage('button channel("b") colour:0(10, 20, 30) colour:1("lime") fontcolour:0("white") '
                            'fontcolour:1(0, 0, 0) outlinecolour(1, 2, 3) outlinethickness(2) corners(4)\n'
                            'checkbox channel("c") colour(255, 0, 0)\n'
-                           'rslider channel("r") colour(1, 1, 1) trackercolour(0, 255, 0) fontcolour(9, 9, 9)\n'
+                           'rslider channel("r") colour(1, 1, 1) trackercolour(0, 255, 0) fontcolour(9, 9, 9) '
+                           'outlinecolour(5, 5, 5)\n'
                            'label bounds(0, 0, 100, 20) text("L") align("left") fontstyle("bold") channel("l")'))
     b = p["b"]
     assert (b["style"]["background"], b["extra"]["background_on"]) == ("#0a141e", "lime")
@@ -167,7 +168,8 @@ def test_colours_and_text_style_of_the_text_syntax():
     # A knob's colour is its thumb, its tracker the model's colour, its font colour its text's.
     r = p["r"]
     assert (r["style"]["color"], r["style"]["background"]) == ("#00ff00", None)
-    assert (r["extra"]["thumb"], r["extra"]["text_color"]) == ("#010101", "#090909")
+    assert (r["extra"]["thumb"], r["extra"]["text_color"], r["extra"]["outline"]) == ("#010101", "#090909", "#050505")
+    assert (r["style"]["border"], r["style"]["border_width"]) == (None, 0)
     label = p["l"]
     assert label["style"]["align"] == "left" and label["style"]["bold"] is True and label["style"]["font_size"] == 16
 

@@ -119,15 +119,17 @@ DEFAULTS = {"form": "#004c6b", "text": "#dddddd", "tracker": "#93d200", "box": "
 
 def _default_colours(w: dict) -> None:
     """Cabbage's colours where the panel gives none.  A slider's or knob's colour() is its thumb
-    (extra.thumb), not a background; its tracker colour is the model's colour, and its text's
-    colour (fontcolour) goes to extra.text_color."""
+    (extra.thumb), not a background; its tracker colour is the model's colour, its text's colour
+    (fontcolour) extra.text_color and its outline colour extra.outline."""
     st, extra = w["style"], w["extra"]
     if w["kind"] in ("knob", "hslider", "vslider"):
         if st["background"]:
             extra.setdefault("thumb", st["background"])
         if st["color"]:
             extra["text_color"] = st["color"]
-        st["background"] = None
+        if st["border"]:  # outlinecolour: the knob's or thumb's outline, not a frame around the widget
+            extra["outline"] = st["border"]
+        st["background"], st["border"], st["border_width"] = None, None, 0.0
         st["color"] = extra.pop("tracker", None) or DEFAULTS["tracker"]
     st["color"] = st["color"] or DEFAULTS["text"]
     if w["kind"] in ("dropdown", "scrollnumber"):
