@@ -60,6 +60,24 @@ def skewed(lo: float, hi: float, skew: float, pos: float) -> float:
     return lo + (hi - lo) * pos ** (1 / skew)
 
 
+def finger_drag(page, locator, start: tuple[float, float], end: tuple[float, float], moves: int = 8) -> None:
+    """Drag a finger across `locator` between two points given as fractions of its box: touch
+    events sent through Chromium's DevTools protocol (Playwright's own touch API only taps)."""
+    box = locator.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+
+    def point(fx: float, fy: float) -> dict:
+        return {"x": box["x"] + fx * box["width"], "y": box["y"] + fy * box["height"]}
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point(*start)]})
+    for i in range(1, moves + 1):
+        f = i / moves
+        at = (start[0] + (end[0] - start[0]) * f, start[1] + (end[1] - start[1]) * f)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point(*at)]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 @pytest.mark.parametrize("piece", SYNTAXES)
 def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piece, tmp_path, port):
     p, url, model = start_piece(piece, tmp_path, port)
@@ -196,6 +214,18 @@ def test_a_cabbage_panel_on_a_phone_by_touch_and_two_pages_following_each_other(
         phone.get_by_role("button", name="play", exact=True).tap()
         assert console.value("play") == 1
         wait_js(laptop, "() => document.querySelector('[aria-label=play]').getAttribute('aria-pressed') === 'true'")
+        # A finger dragging the skewed slider to its middle gives Cabbage's middle value (5015), and
+        # the page does not scroll under the finger.
+        freq = phone.get_by_role("slider", name="freq", exact=True)
+        scrolled = phone.evaluate("() => [scrollX, scrollY, document.getElementById('panel').scrollLeft]")
+        finger_drag(phone, freq, (0.05, 0.5), (0.5, 0.5))
+        value = console.value("freq")
+        while abs(value - float(freq.get_attribute("aria-valuenow"))) > 1e-9:  # the drag's earlier values first
+            value = console.value("freq")
+        assert skewed(20, 20000, 0.5, 0.47) <= value <= skewed(20, 20000, 0.5, 0.53), value
+        assert phone.evaluate("() => [scrollX, scrollY, document.getElementById('panel').scrollLeft]") == scrolled
+        wait_js(laptop, "v => document.querySelector('[aria-label=freq]').getAttribute('aria-valuenow') === v",
+                freq.get_attribute("aria-valuenow"))
         phone.get_by_role("button", name="G3", exact=True).tap()
         assert console.next(r"cabbage: note on (\d+)").group(1) == "55"
         assert console.next(r"cabbage: note off (\d+)").group(1) == "55"
