@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from websockets.http11 import Response
 
-from csws.protocol.settings import Settings
 from csws.serve.http import _static_file, content_type
 from csws.protocol.pages import CSOUND_OBJECT, html_of_csd, piece_csd, websocket_ports
 
@@ -71,7 +70,7 @@ def test_content_type_is_what_a_browser_expects(name, expected):
 
 
 @pytest.fixture
-def site(tmp_path) -> Settings:
+def site(tmp_path) -> str:
     """A static directory with a page, a sub-directory's index, secrets beside them and a file outside."""
     root = tmp_path / "site"
     (root / "sub").mkdir(parents=True)
@@ -82,7 +81,7 @@ def site(tmp_path) -> Settings:
     (root / ".git" / "config").write_text("[core]")
     (tmp_path / "secret.txt").write_text("secret")
     os.symlink(tmp_path / "secret.txt", root / "link.txt")
-    return Settings(static_dir=str(root))
+    return str(root)
 
 
 def status(answer: Path | Response | None) -> int | None:
@@ -90,11 +89,11 @@ def status(answer: Path | Response | None) -> int | None:
 
 
 def test_static_files_and_directory_indexes(site):
-    root = Path(site.static_dir).resolve()
+    root = Path(site).resolve()
     assert _static_file(site, "/page.html") == root / "page.html"
     assert _static_file(site, "/sub/") == _static_file(site, "/sub") == root / "sub" / "index.html"
     assert _static_file(site, "/nothing.html") is None
-    assert _static_file(Settings(), "/page.html") is None, "no static directory, no files"
+    assert _static_file("", "/page.html") is None, "no static directory, no files"
 
 
 @pytest.mark.parametrize("path", ["/.env", "/.git/config", "/sub/.hidden", "/%2Eenv"])

@@ -73,13 +73,11 @@ SEEDED = ("hslider", "vslider", "knob", "spinbox", "scrollnumber", "dropdown", "
 
 def start_values(panel: dict) -> dict[str, float | str]:
     """The channels a panel's controls start with, as CsoundQt and Cabbage set them before the
-    performance: numbers, and the text of line edits.  Reserved channels (_Play...) are left out,
-    and so are momentary buttons (0 until pressed) and what Csound writes (displays)."""
+    performance: numbers (a button's is 0 unless latched down), and the text of line edits.
+    Reserved channels (_Play...) are left out, and so is what Csound writes (displays)."""
     values: dict[str, float | str] = {}
     for w in panel["widgets"]:
         if w["kind"] not in SEEDED or w["channel"].startswith("_"):
-            continue
-        if w["kind"] == "button" and not (w["button"] and w["button"]["latch"]):
             continue
         if w["channel"]:
             values[w["channel"]] = w["text"] if w["kind"] == "lineedit" else w["value"]

@@ -209,8 +209,8 @@ def _index(server: PortServer, faces: Faces | None) -> bytes | None:
 def _face(server: PortServer, faces: Faces | None, path: str, method: str) -> Response | StaticFile | None:
     """A face of the piece's .csd at its own path, or a picture beside it; None: not such a path."""
     name, _, rest = path[len("/csws/"):].partition("/")
-    if name == "files":
-        if faces is None:
+    if name == "files":  # pictures for a panel's buttons and images
+        if faces is None or (faces.csoundqt is None and faces.cabbage is None):
             return _text(HTTPStatus.NOT_FOUND, "csws: not found\n")
         picture = _static_file(str(Path(server.settings.index_html).parent), "/" + rest)
         if isinstance(picture, Response):

@@ -552,8 +552,16 @@ export function renderPanel(model, container, client, options = {}) {
     zoomFactor: 1,
     widgets: new Map(),
     dragging: new Set(),
-    set: (name, v) => ctl.set(name, v),
-    setMany: (values) => { if (Object.keys(values).length) ctl.setMany(values); },
+    // A value set here goes to Csound, and to the page's other widgets on the channel (the server
+    // tells only the other pages).
+    set: (name, v) => panel.setMany({ [name]: v }),
+    setMany: (values) => {
+      if (Object.keys(values).length === 0) return;
+      ctl.setMany(values);
+      for (const [name, v] of Object.entries(values)) {
+        for (const show of byChannel.get(name) || []) show(v, name);
+      }
+    },
     score: (line) => ctl.score(line).catch((e) => console.warn(`csws panel: ${line}: ${e.message || e}`)),
     fileUrl: (name) => (/^[a-z]+:|^\//i.test(name) ? name : (options.fileBase || "/csws/files/") + name.split("/").map(encodeURIComponent).join("/")),
     variable: (names) => client.info().then(
@@ -580,6 +588,8 @@ export function renderPanel(model, container, client, options = {}) {
     el.style.width = `${w.width}px`;
     el.style.height = `${w.height}px`;
     applyStyle(el, w.style);
+    // A border wider than the widget (CsoundQt draws lines as 1-pixel labels) would widen it.
+    if (w.style && w.style.border_width * 2 >= Math.min(w.width, w.height)) el.style.border = "none";
     if (w.kind !== "label") el.setAttribute("aria-label", nameOf(w));
     if (w.kind === "label" && !w.label) el.setAttribute("aria-hidden", "true");
     stage.append(el);
