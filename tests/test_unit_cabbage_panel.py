@@ -156,7 +156,7 @@ def test_colours_become_css(args, css):
 def test_colours_and_text_style_of_the_text_syntax():
     p = by_channel(cabbage('button channel("b") colour:0(10, 20, 30) colour:1("lime") fontcolour:0("white") '
                            'fontcolour:1(0, 0, 0) outlinecolour(1, 2, 3) outlinethickness(2) corners(4)\n'
-                           'checkbox channel("c") colour(255, 0, 0)\n'
+                           'checkbox channel("c") colour(255, 0, 0) trackercolour("red")\n'
                            'rslider channel("r") colour(1, 1, 1) trackercolour(0, 255, 0) fontcolour(9, 9, 9) '
                            'outlinecolour(5, 5, 5)\n'
                            'label bounds(0, 0, 100, 20) text("L") align("left") fontstyle("bold") channel("l")'))
@@ -164,7 +164,7 @@ def test_colours_and_text_style_of_the_text_syntax():
     assert (b["style"]["background"], b["extra"]["background_on"]) == ("#0a141e", "lime")
     assert (b["style"]["color"], b["extra"]["color_on"]) == ("white", "#000000")
     assert (b["style"]["border"], b["style"]["border_width"], b["style"]["radius"]) == ("#010203", 2, 4)
-    assert p["c"]["extra"]["background_on"] == "#ff0000" and p["c"]["style"]["background"] is None
+    assert p["c"]["extra"] == {"background_on": "#ff0000"} and p["c"]["style"]["background"] is None
     # A knob's colour is its thumb, its tracker the model's colour, its font colour its text's.
     r = p["r"]
     assert (r["style"]["color"], r["style"]["background"]) == ("#00ff00", None)

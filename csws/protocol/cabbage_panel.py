@@ -122,6 +122,7 @@ def _default_colours(w: dict) -> None:
     (extra.thumb), not a background; its tracker colour is the model's colour, its text's colour
     (fontcolour) extra.text_color and its outline colour extra.outline."""
     st, extra = w["style"], w["extra"]
+    tracker = extra.pop("tracker", None)  # only sliders and knobs have one
     if w["kind"] in ("knob", "hslider", "vslider"):
         if st["background"]:
             extra.setdefault("thumb", st["background"])
@@ -130,7 +131,7 @@ def _default_colours(w: dict) -> None:
         if st["border"]:  # outlinecolour: the knob's or thumb's outline, not a frame around the widget
             extra["outline"] = st["border"]
         st["background"], st["border"], st["border_width"] = None, None, 0.0
-        st["color"] = extra.pop("tracker", None) or DEFAULTS["tracker"]
+        st["color"] = tracker or DEFAULTS["tracker"]
     st["color"] = st["color"] or DEFAULTS["text"]
     if w["kind"] in ("dropdown", "scrollnumber"):
         st["background"] = st["background"] or DEFAULTS["box"]
