@@ -18,6 +18,9 @@ WIDGET_KEYS = {"id", "type", "kind", "x", "y", "width", "height", "channel", "ch
                "value", "min2", "max2", "value2", "step", "skew", "text", "items", "button", "style", "extra"}
 STYLE_KEYS = {"color", "background", "border", "border_width", "radius", "font", "font_size", "bold", "align",
               "valign"}
+# The extra keys docs/panels.md documents for this reader, and no others.
+EXTRA_KEYS = {"text_on", "background_on", "color_on", "thumb", "text_color", "outline", "file", "channel_type",
+              "instrument", "first_note", "keys", "cabbage_id"}
 KINDS = {"label", "display", "button", "hslider", "vslider", "knob", "spinbox", "scrollnumber", "dropdown",
          "checkbox", "lineedit", "controller", "scope", "graph", "groupbox", "image", "keyboard", "placeholder"}
 
@@ -41,6 +44,7 @@ def check_model(panel: dict) -> None:
         assert w["kind"] in KINDS
         assert w["width"] >= 0 and w["height"] >= 0 and w["skew"] > 0 and w["step"] >= 0
         assert all(isinstance(v, (str, int, float, bool)) for v in w["extra"].values())
+        assert set(w["extra"]) <= EXTRA_KEYS, w["extra"]
 
 
 def by_channel(panel: dict) -> dict[str, dict]:
