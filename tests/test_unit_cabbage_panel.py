@@ -250,6 +250,14 @@ def test_plant_groups_nest_to_absolute_geometry_with_braces_on_their_own_lines()
     assert (p["width"], p["height"]) == (300, 300)
 
 
+def test_groups_nested_too_deep_keep_their_parents_origin_and_close_in_step():
+    deep = "".join(f"image bounds(1, 1, 10, 10) {{\n" for _ in range(40)) + 'rslider bounds(0, 0, 5, 5) channel("in")\n'
+    p = cabbage(deep + "}\n" * 40 + 'rslider bounds(3, 4, 5, 5) channel("out")\n')
+    ch = by_channel(p)
+    assert geometry(ch["in"]) == (32, 32, 5, 5), "relative to the 32nd level: deeper ones do not move it"
+    assert geometry(ch["out"]) == (3, 4, 5, 5), "every block closed: back at the panel's origin"
+
+
 def test_unknown_widgets_are_placeholders_counted_and_unknown_identifiers_ignored():
     p = cabbage('gentable bounds(0, 0, 100, 50) tablenumber(1)\n'
                 'gentable bounds(0, 50, 100, 50)\n'

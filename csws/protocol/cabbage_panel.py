@@ -102,19 +102,17 @@ def _finish(widgets: list[dict], unknown: dict[str, int], title: str, size: tupl
         w["id"] = f"w{i}"
         _default_colours(w)
         w["width"], w["height"] = max(0.0, w["width"]), max(0.0, w["height"])
-        if w["kind"] == "button" and w["button"] is None:
-            w["button"] = {"mode": "value", "pressed": 1.0, "released": 0.0, "latch": True, "event": "", "image": ""}
     if size is None:
         width = max((w["x"] + w["width"] for w in widgets), default=0.0)
         height = max((w["y"] + w["height"] for w in widgets), default=0.0)
     else:
         width, height = size
     return {"face": "cabbage", "title": title, "width": max(0.0, width), "height": max(0.0, height),
-            "background": background or DEFAULTS["form"], "widgets": widgets, "unknown": unknown}
+            "background": background or _DEFAULTS["form"], "widgets": widgets, "unknown": unknown}
 
 
 # The colours a panel does not give: Cabbage 3's defaults (its widgets' source), for both syntaxes.
-DEFAULTS = {"form": "#004c6b", "text": "#dddddd", "tracker": "#93d200", "box": "#0295cf", "button": "#3d800a"}
+_DEFAULTS = {"form": "#004c6b", "text": "#dddddd", "tracker": "#93d200", "box": "#0295cf", "button": "#3d800a"}
 
 
 def _default_colours(w: dict) -> None:
@@ -131,12 +129,12 @@ def _default_colours(w: dict) -> None:
         if st["border"]:  # outlinecolour: the knob's or thumb's outline, not a frame around the widget
             extra["outline"] = st["border"]
         st["background"], st["border"], st["border_width"] = None, None, 0.0
-        st["color"] = tracker or DEFAULTS["tracker"]
-    st["color"] = st["color"] or DEFAULTS["text"]
+        st["color"] = tracker or _DEFAULTS["tracker"]
+    st["color"] = st["color"] or _DEFAULTS["text"]
     if w["kind"] in ("dropdown", "scrollnumber"):
-        st["background"] = st["background"] or DEFAULTS["box"]
+        st["background"] = st["background"] or _DEFAULTS["box"]
     elif w["kind"] == "button":
-        st["background"] = st["background"] or DEFAULTS["button"]
+        st["background"] = st["background"] or _DEFAULTS["button"]
 
 
 def _unreadable() -> dict:
@@ -306,16 +304,20 @@ def _text_panel(text: str) -> dict:
     title, size, background = "", None, None
     # The stack of containers' absolute origins; the last widget read may become one with "{".
     origins: list[tuple[float, float]] = [(0.0, 0.0)]
+    too_deep = 0  # blocks opened past _MAX_DEPTH levels: what is inside stays relative to the last level
     last: dict | None = None
     for event in _statements(text):
         if event[0] == "open":
-            origin = (last["x"], last["y"]) if last is not None else origins[-1]
             if len(origins) <= _MAX_DEPTH:
-                origins.append(origin)
+                origins.append((last["x"], last["y"]) if last is not None else origins[-1])
+            else:
+                too_deep += 1
             last = None
             continue
         if event[0] == "close":
-            if len(origins) > 1:
+            if too_deep:
+                too_deep -= 1
+            elif len(origins) > 1:
                 origins.pop()
             last = None
             continue
