@@ -335,7 +335,7 @@ def test_unreadable_json_is_one_unreadable_entry():
 @pytest.mark.parametrize("section", [
     'rslider bounds(1e308, -1e308, 1e309, nan) channel("k") range(inf, -inf, 0)',
     "rslider bounds(" * 1000, "{" * 10000 + "rslider" + "}" * 10000, ")))(((", 'button text("unterminated',
-    "form size(-10, -20)", "keyboard value(1000)", "\x00\ufffd\u202e rslider \u0000 channel(\"\u00e9\")",
+    "form size(-10, -20)", "keyboard value(1000)", "keyboard bounds(0, 0, 1e308, 10) keywidth(1e-300)", "\x00\ufffd\u202e rslider \u0000 channel(\"\u00e9\")",
     'combobox text()', 'label text(1, 2, 3)', "image {" * 300,
 ])
 def test_broken_or_hostile_text_never_raises(section):

@@ -185,6 +185,7 @@ _TOKEN = re.compile(r"""
   | (?P<string>"[^"\n]*"?)
   | (?P<newline>\n)
   | (?P<brace>[{}])
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<word>[A-Za-z_][\w]*(?::\d+)?)
   | (?P<open>\()
   | (?P<close>\))
@@ -201,7 +202,7 @@ def _args(tokens: list[tuple[str, str]]) -> list:
     for kind, text in tokens:
         if kind == "string":
             out.append(text[1:-1] if text.endswith('"') and len(text) > 1 else text[1:])
-        elif kind in ("word", "other"):
+        elif kind in ("word", "other", "number"):
             for piece in re.split(r"\s*,\s*", text):
                 piece = piece.strip()
                 if not piece:
@@ -453,7 +454,7 @@ def _set_keys(w: dict, first: float, key_width: float) -> None:
     as fit its width at key_width pixels each (keywidth(), 16 by default); the keys played are
     score events of instr 1 (docs/panels.md)."""
     first_note = int(min(max(first, 0), 127))
-    whites = max(1, int(w["width"] // key_width)) if key_width > 0 else 1
+    whites = int(min(max(w["width"] / key_width, 1), 128)) if key_width > 0 else 1
     keys = 0
     while whites > 0 and first_note + keys <= 127:
         whites -= (first_note + keys) % 12 not in (1, 3, 6, 8, 10)
