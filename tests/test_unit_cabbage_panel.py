@@ -189,6 +189,7 @@ def test_colours_a_panel_does_not_give_are_cabbage_3s_defaults():
         styles = [w["style"] for w in p["widgets"]]
         assert [s["color"] for s in styles] == ["#93d200", "#93d200", "#dddddd", "#dddddd", "#dddddd", "#dddddd"]
         assert [s["background"] for s in styles] == [None, None, "#0295cf", "#3d800a", None, "#0295cf"]
+        assert [w["extra"].get("text_color") for w in p["widgets"][:2]] == ["#dddddd", "#dddddd"]
     track = cabbage('[{"type": "rotarySlider", "channel": "k", "style": {"thumb": {"backgroundColor": "#111"},'
                     ' "track": {"fillColor": "#222"}}}]')["widgets"][0]
     assert (track["style"]["color"], track["extra"]["thumb"]) == ("#222", "#111")

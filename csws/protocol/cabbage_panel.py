@@ -124,8 +124,7 @@ def _default_colours(w: dict) -> None:
     if w["kind"] in ("knob", "hslider", "vslider"):
         if st["background"]:
             extra.setdefault("thumb", st["background"])
-        if st["color"]:
-            extra["text_color"] = st["color"]
+        extra["text_color"] = st["color"] or _DEFAULTS["text"]
         if st["border"]:  # outlinecolour: the knob's or thumb's outline, not a frame around the widget
             extra["outline"] = st["border"]
         st["background"], st["border"], st["border_width"] = None, None, 0.0
