@@ -137,9 +137,11 @@ def test_controls_by_mouse_and_keyboard_reach_csound(browser, examples, tmp_path
         page.keyboard.press("ArrowUp")
         page.keyboard.press("ArrowUp")
         channel_becomes(port, "knob3", lambda v: abs(v - 0.47) < 1e-9)
-        # A vertical slider, 0..100: a click a quarter from its top.
+        # A vertical slider, 0..100: a click where its thumb shows 75 (a quarter down from where it
+        # shows 100, its centre 6 pixels of the panel in from the top).
         box = slider(page, "slider1").bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.25)
+        inset = 6 * page.evaluate("() => window.cswsPanel.panel.scale")
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + inset + (box["height"] - 2 * inset) * 0.25)
         channel_becomes(port, "slider1", lambda v: abs(v - 75) < 2)
         # A dropdown: the channel gets the item's value.
         page.get_by_role("combobox", name="menu6", exact=True).select_option(label="item1")
@@ -232,6 +234,12 @@ def test_what_the_orchestra_writes_shows(browser, examples, tmp_path, port):  # 
         # Its scope and graph say what they cannot show, and the page stands.
         assert "not available" in page.locator("[data-kind=scope]").text_content()
         assert page.errors == [], page.errors
+        # The generated surface links back to the panel.
+        page.get_by_role("link", name="control surface").click()
+        page.get_by_role("link", name="CsoundQt panel").click()
+        page.wait_for_function("() => window.cswsPanel && window.cswsPanel.face === 'csoundqt'",
+                               timeout=patience_ms(10))
+        assert page.errors == [], page.errors
     finally:
         ctx.close()
         p.stop()
@@ -278,6 +286,25 @@ def test_a_phone_by_touch_and_two_pages_following(browser, examples, tmp_path, p
         p.stop()
 
 
+def test_a_caption_over_a_knob_lets_the_finger_through(browser, examples, tmp_path, port):  # noqa: F811
+    # Simple_Subtractive lays its "Cut Freq" label over the lower part of the ffreq knob.
+    p = start_piece(examples, "subtractive", tmp_path, port)
+    ctx, page = open_panel(browser, port, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        knob = slider(page, "ffreq")
+        box = knob.bounding_box()
+        under = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('.widget').dataset.kind",
+                              [box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.9])
+        assert under == "knob"
+        before = channel_becomes(port, "ffreq", lambda v: True)
+        touch_drag(page, box, (0.5, 0.9), (0.5, 0.1))
+        channel_becomes(port, "ffreq", lambda v: v > before)
+        assert page.errors == [], page.errors
+    finally:
+        ctx.close()
+        p.stop()
+
+
 def test_a_wide_panel_fits_a_phone_and_zooms(browser, examples, tmp_path, port):  # noqa: F811
     p = start_piece(examples, "stria", tmp_path, port)
     ctx, page = open_panel(browser, port, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
@@ -315,7 +342,9 @@ def test_all_panels_draw(browser, examples, tmp_path, port):  # noqa: F811
               const panel = window.render(model, box, window.cswsPanel.panel.client);
               window.cswsPanel = { model, panel };
               const kinds = {};
-              for (const el of panel.stage.querySelectorAll('.widget')) kinds[el.dataset.kind] = (kinds[el.dataset.kind] || 0) + 1;
+              for (const el of panel.stage.querySelectorAll('.widget')) {
+                kinds[el.dataset.kind] = (kinds[el.dataset.kind] || 0) + 1;
+              }
               return kinds;
             }""", json.loads(json.dumps(model)))
             check = page.evaluate(MISPLACED)

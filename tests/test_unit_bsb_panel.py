@@ -61,7 +61,8 @@ def test_a_label_with_its_style():
 def test_sliders_knobs_and_numbers_with_range_and_resolution():
     body = "<minimum>200</minimum><maximum>1000</maximum><value>433.5</value><resolution>{}</resolution>"
     p = panel_of_bsb(csd(obj("BSBHSlider", body.format(-1), name="freq"), obj("BSBVSlider", body.format(0)),
-                         obj("BSBKnob", body.format(0.01) + "<textcolor>#512900</textcolor><showvalue>true</showvalue>"),
+                         obj("BSBKnob", body.format(0.01)
+                             + "<textcolor>#512900</textcolor><showvalue>true</showvalue>"),
                          obj("BSBSpinBox", body.format(1)), obj("BSBScrollNumber", body.format(0.5))))
     kinds = [(w["kind"], w["min"], w["max"], w["value"], w["step"]) for w in p["widgets"]]
     assert kinds == [("hslider", 200, 1000, 433.5, 0), ("vslider", 200, 1000, 433.5, 0),

@@ -6,8 +6,12 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from csws import plugin_path
+
+if TYPE_CHECKING:  # imported where used: `csws run` loads Csound's modules only once it runs
+    from csws.hosting.library import Csound, Library
 
 
 def _interrupt(signum, frame) -> None:
@@ -95,7 +99,7 @@ def run(args: list[str], csound: str | None = None,
         cs.destroy()
 
 
-def _start_panel(cs, lib, csd: str) -> None:
+def _start_panel(cs: Csound, lib: Library, csd: str) -> None:
     """Give the channels of the piece's widget panel their start values, as CsoundQt and Cabbage
     do before a performance (csws/protocol/faces.py); this also makes the channels, so pages can
     set them before the orchestra first reads them.  A channel the orchestra already made as

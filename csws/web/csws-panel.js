@@ -7,17 +7,90 @@
 // native elements where the platform has one (button, select, checkbox, text and number fields);
 // sliders, knobs, scroll numbers and controllers are ARIA sliders driven by Pointer Events
 // (touch-action: none: a drag on them never scrolls the page) and by the arrow keys.  Each
-// widget's accessible name is its channel, else its label.
+// widget's accessible name is its channel, else its label.  Labels, displays and other widgets that
+// take no input let pointers through: panels often lay a caption over the edge of a knob.
 
-const DRAG_PIXELS = 200; // a knob's or scroll number's full range, dragged vertically
+const DRAG_PIXELS = 200; // a knob's or scroll number's full range, dragged
 const KEY_STEPS = 100; // arrow key steps across a continuous control's range
-const KEYBOARD_KEYS = 25; // white and black keys a keyboard widget without a range shows, from C3
+const KEYBOARD_KEYS = 25; // white and black keys a keyboard widget shows by default, from C3
+const SCROLL_PIXELS = 4; // a scroll number's step, dragged
+const THUMB_INSET = 6; // pixels: a slider's ends, where its thumb's centre stops
 
 // CsoundQt's reserved channels: its own transport and file dialogs, which a page does not have.
 const RESERVED = [
   [/^_(Play|Stop|Pause|Render)$/, "CsoundQt's transport: under csws the piece is running already, for every page at once; it stops where it was started"],
   [/^_M?Browse\d*$/, "CsoundQt's file dialog: a browser cannot choose files on the machine running Csound; type the path in the field beside it"],
 ];
+
+// The widgets' look, added to the document once by renderPanel (a page of its own needs no CSS).
+const STYLE = `
+  .csws-panel * { box-sizing: border-box; }
+  .csws-panel { position: relative; overflow: hidden; }
+  .csws-panel .stage { position: absolute; left: 0; top: 0; transform-origin: 0 0; background: #d8d8d8; }
+  .csws-panel .widget { position: absolute; margin: 0; padding: 0; overflow: hidden; font: 10px "Arial", sans-serif;
+    color: inherit; }
+  .csws-panel .text { display: flex; flex-direction: column; white-space: pre-wrap; overflow-wrap: anywhere; padding: 0; }
+  .csws-panel output.text { display: flex; }
+  .csws-panel .kind-label, .csws-panel .kind-display, .csws-panel .kind-scrollnumber { line-height: 1.15; }
+  .csws-panel .kind-label, .csws-panel .kind-display, .csws-panel .kind-groupbox, .csws-panel .kind-image,
+  .csws-panel .kind-placeholder { pointer-events: none; }
+  .csws-panel .kind-button { font-size: 13px; border: 1px solid #888; border-radius: 4px; background: #f2f2f2; color: #111;
+    touch-action: manipulation; cursor: pointer; display: flex; align-items: center; justify-content: center;
+    text-align: center; }
+  .csws-panel .kind-button[aria-pressed=true] { background: #5c9ddb; color: #fff; }
+  .csws-panel .kind-button.reserved { opacity: .55; cursor: not-allowed; }
+  .csws-panel .kind-button img { max-width: 100%; max-height: 100%; }
+  .csws-panel [role=slider], .csws-panel [role=spinbutton] { touch-action: none; cursor: pointer; user-select: none; }
+  .csws-panel .kind-hslider .track, .csws-panel .kind-vslider .track { position: absolute; background: #aaa; border-radius: 3px; }
+  .csws-panel .kind-hslider .track { left: 4px; right: 4px; top: calc(50% - 3px); height: 6px; }
+  .csws-panel .kind-vslider .track { top: 4px; bottom: 4px; left: calc(50% - 3px); width: 6px; }
+  .csws-panel .fill { position: absolute; left: 0; bottom: 0; background: #3d7fc4; border-radius: 3px; }
+  .csws-panel .kind-hslider .fill { top: 0; }
+  .csws-panel .kind-vslider .fill { right: 0; }
+  .csws-panel .thumb { position: absolute; width: 12px; height: 12px; border-radius: 50%; background: #fff; border: 1px solid #555;
+    transform: translate(-50%, -50%); }
+  .csws-panel .kind-hslider .thumb { top: 50%; }
+  .csws-panel .kind-vslider .thumb { left: 50%; transform: translate(-50%, 50%); }
+  .csws-panel .kind-knob svg { width: 100%; height: 100%; display: block; }
+  .csws-panel .kind-knob .body { fill: #ddd; stroke: #777; stroke-width: 2; }
+  .csws-panel .kind-knob .arc { fill: none; stroke: var(--knob, #3d7fc4); stroke-width: 6; }
+  .csws-panel .kind-knob .pointer { stroke: #222; stroke-width: 5; stroke-linecap: round; }
+  .csws-panel .kind-knob .knobvalue { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
+    color: var(--knob2, #222); pointer-events: none; }
+  .csws-panel .kind-scrollnumber { background: #fff; }
+  .csws-panel .kind-spinbox, .csws-panel .kind-lineedit, .csws-panel .kind-dropdown { font-size: 12px; background: #fff; border: 1px solid #999; }
+  .csws-panel .kind-checkbox { accent-color: #3d7fc4; }
+  .csws-panel .kind-controller { background: #000; }
+  .csws-panel .mark { position: absolute; inset: 0; pointer-events: none; --mark: #0c0; }
+  .csws-panel .mark.point::after { content: ""; position: absolute; left: var(--x); bottom: var(--y); width: var(--size);
+    height: var(--size); transform: translate(-50%, 50%); background: var(--mark); border-radius: 50%; }
+  .csws-panel .mark.crosshair { background: linear-gradient(var(--mark), var(--mark)) var(--x) 0 / 1px 100% no-repeat,
+    linear-gradient(var(--mark), var(--mark)) 0 calc(100% - var(--y)) / 100% 1px no-repeat; }
+  .csws-panel .mark.line { background: linear-gradient(var(--mark), var(--mark)) 0 calc(100% - var(--y)) / 100% 2px no-repeat; }
+  .csws-panel .mark.fill::after, .csws-panel .mark.llif::after { content: ""; position: absolute; background: var(--mark); }
+  .csws-panel .mark.fill::after { left: 0; bottom: 0; width: var(--x); height: var(--y); }
+  .csws-panel .mark.llif::after { right: 0; top: 0; width: calc(100% - var(--x)); height: calc(100% - var(--y)); }
+  .csws-panel .kind-scope, .csws-panel .kind-graph { background: #111; color: #bbb; display: flex; align-items: center; justify-content: center;
+    text-align: center; font-size: 10px; }
+  .csws-panel .kind-scope canvas, .csws-panel .kind-graph canvas { position: absolute; inset: 0; width: 100%; height: 100%; }
+  .csws-panel .kind-placeholder { border: 1px dashed #a33; background: repeating-linear-gradient(45deg, #f4e0e0 0 6px, #fff 6px 12px);
+    color: #a33; font-size: 10px; display: flex; align-items: center; justify-content: center; text-align: center; }
+  .csws-panel .kind-groupbox { border: 1px solid #888; border-radius: 4px; }
+  .csws-panel .kind-groupbox .caption { position: absolute; top: 0; left: 0; right: 0; text-align: center; }
+  .csws-panel .kind-image img { width: 100%; height: 100%; object-fit: fill; }
+  .csws-panel .keys { background: #222; }
+  .csws-panel .key { position: absolute; top: 0; height: 100%; border: 1px solid #333; background: #fff; padding: 0; touch-action: none; }
+  .csws-panel .key.black { height: 60%; background: #111; z-index: 1; }
+  .csws-panel .key.down { background: #5c9ddb; }
+`;
+
+function addStyle() {
+  if (document.getElementById("csws-panel-style")) return;
+  const style = document.createElement("style");
+  style.id = "csws-panel-style";
+  style.textContent = STYLE;
+  document.head.prepend(style); // first: the page's own rules win over these
+}
 
 const clamp = (v, lo, hi) => Math.min(Math.max(v, Math.min(lo, hi)), Math.max(lo, hi));
 
@@ -103,10 +176,13 @@ function onDrag(el, panel, start, move) {
   el.addEventListener("pointercancel", end);
 }
 
-/** A point inside `el` as fractions of its size (0..1 right and up). */
-function fractionAt(el, e) {
+/** A point inside `el` as fractions of its size (0..1 right and up), `inset` pixels (scaled) in from each end. */
+function fractionAt(el, e, inset = 0) {
   const r = el.getBoundingClientRect();
-  return [(e.clientX - r.left) / Math.max(r.width, 1), 1 - (e.clientY - r.top) / Math.max(r.height, 1)];
+  const s = el.offsetWidth > 0 ? r.width / el.offsetWidth : 1;
+  const x = (e.clientX - r.left - inset * s) / Math.max(r.width - 2 * inset * s, 1);
+  const y = (e.clientY - r.top - inset * s) / Math.max(r.height - 2 * inset * s, 1);
+  return [x, 1 - y];
 }
 
 function keySteps(e) {
@@ -169,12 +245,14 @@ function makeValued(w, panel) {
     const thumb = el.querySelector(".thumb");
     draw = () => {
       const p = scale.toPos(value) * 100;
+      // The thumb's centre stays THUMB_INSET inside the ends, so that it is never cut in half.
+      const at = `calc(${THUMB_INSET}px + (100% - ${2 * THUMB_INSET}px) * ${p / 100})`;
       if (vertical) {
         fill.style.height = `${p}%`;
-        thumb.style.bottom = `${p}%`;
+        thumb.style.bottom = at;
       } else {
         fill.style.width = `${p}%`;
-        thumb.style.left = `${p}%`;
+        thumb.style.left = at;
       }
     };
   }
@@ -192,31 +270,32 @@ function makeValued(w, panel) {
     draw();
     if (w.channel) panel.set(w.channel, v);
   };
-  const relative = w.kind === "knob" || w.kind === "scrollnumber";
-  let pos = 0; // a relative drag's position, unsnapped
+  // A knob turns over its whole range in DRAG_PIXELS; a scroll number (its range often all numbers)
+  // moves a step every SCROLL_PIXELS.  Sliders put the value where the pointer is.
+  const unit = scale.step || Math.min((w.max - w.min) / KEY_STEPS, 1); // a scroll number's step
+  let held = 0; // a knob's position, or a scroll number's value, as dragged (unsnapped)
   onDrag(el, panel, (e) => {
     panel.dragging.add(el);
-    if (relative) {
-      pos = scale.toPos(value);
-    } else {
-      const [fx, fy] = fractionAt(el, e);
-      send(scale.fromPos(w.kind === "vslider" ? fy : fx));
-    }
+    if (w.kind === "knob") held = scale.toPos(value);
+    else if (w.kind === "scrollnumber") held = value;
+    else send(scale.fromPos(fractionAt(el, e, THUMB_INSET)[w.kind === "vslider" ? 1 : 0]));
   }, (dx, dy, e) => {
-    if (relative) {
-      const span = w.kind === "scrollnumber" && scale.step > 0 ? (w.max - w.min) / scale.step * 4 : DRAG_PIXELS;
-      pos = clamp(pos + (dx - dy) / Math.min(span, 100000), 0, 1);
-      send(scale.fromPos(pos));
+    if (w.kind === "knob") {
+      held = clamp(held + (dx - dy) / DRAG_PIXELS, 0, 1);
+      send(scale.fromPos(held));
+    } else if (w.kind === "scrollnumber") {
+      held = clamp(held + ((dx - dy) / SCROLL_PIXELS) * unit, w.min, w.max);
+      send(held);
     } else {
-      const [fx, fy] = fractionAt(el, e);
-      send(scale.fromPos(w.kind === "vslider" ? fy : fx));
+      send(scale.fromPos(fractionAt(el, e, THUMB_INSET)[w.kind === "vslider" ? 1 : 0]));
     }
   });
   el.addEventListener("keydown", (e) => {
     const n = keySteps(e);
     if (n === 0) return;
     e.preventDefault();
-    send(n === Infinity ? w.max : n === -Infinity ? w.min : scale.stepped(value, n));
+    if (!Number.isFinite(n)) send(n > 0 ? w.max : w.min);
+    else send(w.kind === "scrollnumber" ? value + n * unit : scale.stepped(value, n));
   });
   show(value);
   return { el, show };
@@ -533,6 +612,7 @@ const MAKERS = {
  * options.fileBase: where pictures the panel names are served (default "/csws/files/").
  */
 export function renderPanel(model, container, client, options = {}) {
+  addStyle();
   const ctl = client.control();
   const stage = document.createElement("div");
   stage.className = "stage";
@@ -540,7 +620,7 @@ export function renderPanel(model, container, client, options = {}) {
   stage.style.height = `${model.height}px`;
   if (model.background) stage.style.background = model.background;
   const frame = document.createElement("div");
-  frame.className = "frame";
+  frame.className = "csws-panel";
   frame.append(stage);
   container.append(frame);
 
@@ -588,6 +668,8 @@ export function renderPanel(model, container, client, options = {}) {
     el.style.width = `${w.width}px`;
     el.style.height = `${w.height}px`;
     applyStyle(el, w.style);
+    // CsoundQt's text keeps a few pixels from the edges, where there is room for them.
+    if (el.classList.contains("text") && w.width >= 12) el.style.padding = "0 3px";
     // A border wider than the widget (CsoundQt draws lines as 1-pixel labels) would widen it.
     if (w.style && w.style.border_width * 2 >= Math.min(w.width, w.height)) el.style.border = "none";
     if (w.kind !== "label") el.setAttribute("aria-label", nameOf(w));

@@ -801,3 +801,13 @@ async function look(refresh) {
   setTimeout(() => look(true), 3000);
 }
 look(false);
+
+// The piece's other faces (docs/panels.md), those it has: its own page, its widget panels.
+const FACES = [["/csws/html", "the piece's own page"], ["/csws/csoundqt", "CsoundQt panel"],
+  ["/csws/cabbage", "Cabbage panel"]];
+Promise.all(FACES.map(([path]) => fetch(path + location.search, { method: "HEAD", cache: "no-store" })
+  .then((r) => r.ok, () => false))).then((present) => {
+  FACES.forEach(([path, name], i) => {
+    if (present[i]) $("faces").append(h("a", { href: path + location.search }, name));
+  });
+});
