@@ -108,6 +108,10 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
             want = tuple(v * scale for v in (w["x"], w["y"], w["width"], w["height"]))
             assert all(abs(g - e) <= 1 for g, e in zip(got, want)), f"{w['type']} {w['channel']}: {got} != {want}"
 
+        # Knobs, sliders and the check box show their text() beside them, as Cabbage does.
+        for text in ("Gain", "Freq", "Level", "Mute", "Cutoff"):
+            assert page.get_by_text(text, exact=True).is_visible(), text
+
         # The knob: dragged up it turns up; End and Home take it to its ends.
         knob = page.get_by_role("slider", name="gain", exact=True)
         kb = knob.bounding_box()
@@ -155,8 +159,10 @@ def test_every_cabbage_widget_operated_in_a_browser_reaches_csound(browser, piec
         play = page.get_by_role("button", name="play", exact=True)
         play.click()
         assert console.value("play") == 1 and play.get_attribute("aria-pressed") == "true"
+        assert play.text_content() == "Stop", "a Cabbage button shows its on text when on"
         play.click()
         assert console.value("play") == 0 and play.get_attribute("aria-pressed") == "false"
+        assert play.text_content() == "Play"
         hold = page.get_by_role("button", name="hold", exact=True)
         if piece == "cabbage3.csd":  # Cabbage 3's buttons all toggle
             hold.click()
