@@ -76,6 +76,11 @@ const STYLE = `
   .csws-panel .kind-placeholder { border: 1px dashed #a33; background: repeating-linear-gradient(45deg, #f4e0e0 0 6px, #fff 6px 12px);
     color: #a33; font-size: 10px; display: flex; align-items: center; justify-content: center; text-align: center; }
   .csws-panel .kind-groupbox { border: 1px solid #888; border-radius: 4px; }
+  .csws-panel .stage > .caption { position: absolute; pointer-events: none; display: flex; font-size: 11px;
+    white-space: nowrap; overflow: hidden; justify-content: center; }
+  .csws-panel .caption-bottom { align-items: flex-end; }
+  .csws-panel .caption-top { align-items: flex-start; }
+  .csws-panel .caption-right { align-items: center; justify-content: flex-start; }
   .csws-panel .kind-groupbox .caption { position: absolute; top: 0; left: 0; right: 0; text-align: center; }
   .csws-panel .kind-image img { width: 100%; height: 100%; object-fit: fill; }
   .csws-panel .keys { background: #222; }
@@ -358,7 +363,8 @@ function makeButton(w, panel) {
     img.alt = "";
     el.append(img);
   }
-  el.append(document.createTextNode(w.label));
+  const text = document.createTextNode(w.label);
+  el.append(text);
   const reserved = RESERVED.find(([re]) => re.test(w.channel));
   if (reserved) {
     el.disabled = true;
@@ -367,7 +373,15 @@ function makeButton(w, panel) {
     return { el, show: () => {} };
   }
   let down = b.latch && w.value === b.pressed && b.pressed !== 0;
-  const mark = () => { if (b.latch) el.setAttribute("aria-pressed", String(down)); };
+  const on = w.extra || {};
+  const mark = () => {
+    if (!b.latch) return;
+    el.setAttribute("aria-pressed", String(down));
+    // Cabbage's buttons show their on state with their own text and colours.
+    if (on.text_on) text.data = down ? on.text_on : w.label;
+    if (on.background_on) el.style.background = down ? on.background_on : (w.style && w.style.background) || "";
+    if (on.color_on) el.style.color = down ? on.color_on : (w.style && w.style.color) || "";
+  };
   mark();
   const press = () => {
     if (b.mode === "event" && b.event) panel.score(b.event);
@@ -591,6 +605,24 @@ function makeKeyboard(w, panel) {
   return { el, show: () => {} };
 }
 
+// Cabbage writes a knob's, slider's or check box's text() beside it, within its bounds: a caption
+// over the widget that takes no pointer (the widget's accessible name stays its channel).
+const CAPTIONED = { knob: "bottom", vslider: "bottom", hslider: "top", checkbox: "right" };
+
+function caption(w, el) {
+  const c = document.createElement("span");
+  c.className = `caption caption-${CAPTIONED[w.kind]}`;
+  c.textContent = w.label;
+  c.setAttribute("aria-hidden", "true");
+  Object.assign(c.style, { left: `${w.x}px`, top: `${w.y}px`, width: `${w.width}px`, height: `${w.height}px` });
+  c.style.color = (w.extra && w.extra.text_color) || (w.style && w.style.color) || "";
+  // The browser draws a check box's box in the middle of its bounds: the text goes right of it.
+  if (w.kind === "checkbox") c.style.paddingLeft = `${(w.width + w.height) / 2 + 2}px`;
+  const knob = el.querySelector("svg");
+  if (knob) knob.style.height = "calc(100% - 14px)";
+  return c;
+}
+
 function makePlaceholder(w) {
   const el = document.createElement("div");
   el.setAttribute("role", "img");
@@ -675,6 +707,7 @@ export function renderPanel(model, container, client, options = {}) {
     if (w.kind !== "label") el.setAttribute("aria-label", nameOf(w));
     if (w.kind === "label" && !w.label) el.setAttribute("aria-hidden", "true");
     stage.append(el);
+    if (model.face === "cabbage" && w.label && CAPTIONED[w.kind]) stage.append(caption(w, el));
     panel.widgets.set(w.id, el);
     for (const ch of [w.channel, w.channel2]) {
       if (!ch) continue;
