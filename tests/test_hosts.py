@@ -12,6 +12,7 @@ import os
 import ssl
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import numpy as np
@@ -20,7 +21,8 @@ import pytest
 from conftest import REALTIME, csound_include, make_csd, patience
 from wsclient import connect_var, f64, frames
 
-ORIGINAL = "/usr/lib/x86_64-linux-gnu/csound/plugins64-6.0/libwebsocketIO.so"
+# Debian's websocketIO, in this machine's multiarch directory (aarch64-linux-gnu on a Pi).
+ORIGINAL = f"/usr/lib/{sysconfig.get_config_var('MULTIARCH')}/csound/plugins64-6.0/libwebsocketIO.so"
 
 # Another library's `websocket`, as Debian's websocketIO is for Csound 6 (Csound 7 has
 # none): built by the test against the major's headers, loaded from the per-user
