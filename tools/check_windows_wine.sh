@@ -52,6 +52,6 @@ if [ "${1:-}" = build ]; then
   build "$2"
   exit 0
 fi
-if [ -x .venv/bin/python ]; then PY=.venv/bin/python; fi
+if [ -x .venv/bin/python ]; then PY="$repo/.venv/bin/python"; fi
 cd tests
 exec "$PY" -m pytest -p no:cacheprovider -q test_windows_wine.py
