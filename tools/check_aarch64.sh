@@ -24,8 +24,9 @@ repo="$(pwd -P)"
 PY="${PYTHON:-python3}"
 root="${CSWS_AARCH64_ROOT:-$repo/.cache/aarch64/rootfs}"
 suite=bookworm
-packages=(csound csound-plugins libcsound64-dev python3-venv python3-dev gcc libc6-dev pkg-config file
-          ca-certificates)
+# libcsnd-dev: libcsnd6.so, which ctcsound (the tests' Python host on Csound 6) loads.
+packages=(csound csound-plugins libcsound64-dev libcsnd-dev python3-venv python3-dev gcc libc6-dev pkg-config
+          file ca-certificates)
 tests=(test_types.py test_hosts.py test_install.py)
 
 if [ "$(id -u)" != 0 ]; then
