@@ -12,6 +12,7 @@ import os
 import ssl
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import numpy as np
@@ -20,7 +21,8 @@ import pytest
 from conftest import REALTIME, csound_include, make_csd, patience
 from wsclient import connect_var, f64, frames
 
-ORIGINAL = "/usr/lib/x86_64-linux-gnu/csound/plugins64-6.0/libwebsocketIO.so"
+# Debian's websocketIO, in this machine's multiarch directory (aarch64-linux-gnu on a Pi).
+ORIGINAL = f"/usr/lib/{sysconfig.get_config_var('MULTIARCH')}/csound/plugins64-6.0/libwebsocketIO.so"
 
 # Another library's `websocket`, as Debian's websocketIO is for Csound 6 (Csound 7 has
 # none): built by the test against the major's headers, loaded from the per-user
@@ -150,7 +152,9 @@ def test_python_host_program(tmp_path, port, csound, ending):
     if importlib.util.find_spec(binding) is None:  # not imported here: this process loads no Csound
         pytest.skip(f"{binding} is not installed")
     csd = tmp_path / "seed.csd"
-    csd.write_text(make_csd(seed_orc(port), "i1 0 4"))
+    # The score outlasts the client's first connection on a slow machine (an emulated CPU), where
+    # the program's start and the first client's handshake take seconds.
+    csd.write_text(make_csd(seed_orc(port), f"i1 0 {patience(4):g}"))
     program = tmp_path / "host.py"
     source = PYTHON_HOSTS[csound].format(options=REALTIME, csd=str(csd))
     if ending == "exit":
@@ -202,7 +206,7 @@ cs.destroy()
 def test_counters_reach_a_hosts_console(tmp_path, port, csound):
     """The end-of-run counters are printed while the host still shows Csound's messages."""
     csd = tmp_path / "seed.csd"
-    csd.write_text(make_csd(seed_orc(port), "i1 0 3"))
+    csd.write_text(make_csd(seed_orc(port), f"i1 0 {patience(3):g}"))   # as in test_python_host_program
     proc = subprocess.Popen([sys.executable, "-c", CONSOLE_HOST, str(csd), *REALTIME], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, cwd=tmp_path)
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REALTIME, Performance, make_csd, patience
+from conftest import MAJORS, REALTIME, Performance, make_csd, patience
 from test_hosts import exercise_seed, seed_orc
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -84,15 +84,32 @@ def test_install_never_overwrites_a_file_it_did_not_make(home):
     assert run_csws("uninstall").returncode == 0 and target.read_bytes() == b"an old copy the user made"
 
 
+def installed_majors() -> list[int]:
+    """The Csound majors this machine has (an aarch64 Debian has no Csound 7)."""
+    from csws.hosting.library import find
+
+    majors = []
+    for major in (6, 7):
+        try:
+            find(str(major))
+        except RuntimeError:
+            continue
+        majors.append(major)
+    return majors
+
+
 def test_doctor_names_csws_install_until_it_is_done(home):
+    majors = installed_majors()
+    assert set(MAJORS) <= set(majors), "a major under test is missing"
     before = run_csws("doctor")
     assert before.returncode != 0
     assert "csws install" in before.stdout
-    assert re.search(r"Csound 6\.\d+\.\d+: ", before.stdout) and re.search(r"Csound 7\.\d+\.\d+: ", before.stdout)
+    for major in majors:
+        assert re.search(rf"Csound {major}\.\d+\.\d+: ", before.stdout), before.stdout
     assert run_csws("install").returncode == 0
     after = run_csws("doctor")
     assert after.returncode == 0, after.stdout
-    assert after.stdout.count("a piece gets:     csound-websocket's") == 2
+    assert after.stdout.count("a piece gets:     csound-websocket's") == len(majors)
     assert "Python it starts: python3." in after.stdout
     assert len(after.stdout.splitlines()) < 30, "one screen"
 
@@ -188,7 +205,7 @@ def test_readme_python_program_after_install(home, tmp_path, port, csound):
     """The README's program, as written: honours the piece's header and options, ends with
     its score, cleanly, and gets our opcode from the per-user directory alone."""
     assert run_csws("install").returncode == 0
-    seed_csd(tmp_path, port, 4, REALTIME)
+    seed_csd(tmp_path, port, patience(4), REALTIME)   # outlasts a slow machine's first handshake
     program = tmp_path / "host.py"
     program.write_text(readme_program("ctcsound" if csound == 6 else "cycsound"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSWS_")}

@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(csound libcsound64-dev csound-plugins pkg-config gcc python3-venv python3-dev)
 [ "$what" = test ] && packages+=(chromium binutils libcsnd-dev git valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                               gcc-mingw-w64-x86-64)
+                               gcc-mingw-w64-x86-64 wine wine64)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
