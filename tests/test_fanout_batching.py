@@ -16,12 +16,11 @@ import re
 import socket
 import sys
 import time
-from pathlib import Path
 
-from conftest import patience
+from conftest import SOURCE, patience
 from wsclient import connect_var
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(SOURCE / "bench"))  # the checkout's, also for tools/check_wheel.sh's copy of tests/
 import fanload  # noqa: E402
 
 KSMPS = 32
