@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from csws.protocol.combine import RULES, Crowd, parse_rule, parse_window
+from csws.protocol.combine import RULES, Crowd, Tally, exact_sum, parse_rule, parse_window
 from csws.protocol.settings import Settings
 
 
@@ -134,3 +134,34 @@ def test_windows_from_zero_to_a_day_are_accepted():
 def test_the_settings_list_names_the_combine_settings():
     with pytest.raises(ValueError, match=r"range\.NAME, combine\.NAME, combine_window\.NAME$"):
         Settings.check("combien.kvote", "mean")
+
+
+@pytest.mark.parametrize("rule", ["mean", "sum", "min", "max", "count"])
+def test_groups_tallied_apart_combine_as_one_crowd(rule):
+    """Edges tally their own clients; Csound, counting the tallies, reads what one port would."""
+    values = [0.1, 1e16, 0.2, -1e16, 0.3, 7.0, -2.5, 1e-300]
+    whole = crowd_of(rule, {str(i): [v, -v] for i, v in enumerate(values)}).combine(2)
+    groups = [values[:3], values[3:4], values[4:]]
+    top = Crowd(rule)
+    for g, part in enumerate(groups):
+        edge = crowd_of(rule, {str(i): [v, -v] for i, v in enumerate(part)})
+        top.update(f"edge{g}", Tally.from_json(edge.tally(2).to_json(), 2), 0.0)
+    top.update("local", [5.0, -5.0], 0.0)  # a client on Csound's own port counts beside the edges
+    alone = crowd_of(rule, {**{str(i): [v, -v] for i, v in enumerate(values)}, "local": [5.0, -5.0]}).combine(2)
+    assert top.combine(2) == alone
+    assert top.count(2) == len(values) + 1
+    assert whole is not None
+
+
+def test_exact_sum_keeps_every_bit_of_the_sum():
+    values = [1e16, 1.0, -1e16, 1e-16, 3.0]
+    assert math.fsum(exact_sum(values)) == math.fsum(values) == 4.0 + 1e-16
+    assert exact_sum([1.0, math.inf]) == [math.inf]
+
+
+def test_a_tally_of_the_wrong_size_is_refused():
+    with pytest.raises(ValueError, match="wrong sizes"):
+        Tally.from_json({"count": 2, "sums": [[1.0]], "mins": [1.0], "maxs": [1.0]}, 2)
+    with pytest.raises(ValueError, match="not a tally"):
+        Tally.from_json({"count": "x"}, 1)
+    assert Tally.from_json({"count": 0, "sums": [], "mins": [], "maxs": []}, 3).count == 0

@@ -10,7 +10,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(csound libcsound64-dev csound-plugins pkg-config gcc python3-venv python3-dev)
 [ "$what" = test ] && packages+=(chromium binutils libcsnd-dev git valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-                               gcc-mingw-w64-x86-64 wine wine64)
+                               gcc-mingw-w64-x86-64 wine wine64 nats-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -26,7 +26,7 @@ PY="${PYTHON:-python3}"
 h7="$PWD/.cache/csound7/include"
 [ -f "$h7/csound/csdl.h" ] || .venv/bin/python tools/csound_headers.py "${h7%/include}" --version 7.0.0 --source pypi
 extras=csound,tls,opus
-[ "$what" = test ] && extras=csound,tls,opus,test
+[ "$what" = test ] && extras=csound,tls,opus,nats,test
 .venv/bin/python -m pip install ".[$extras]" -Csetup-args=-Dcsound7_include="$h7"
 .venv/bin/csws --version
 

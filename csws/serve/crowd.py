@@ -89,7 +89,7 @@ class Crowds:
             return None
         rule, window = self._rule(var)
         crowd = self._crowds.get(var) if rule != "latest" else None
-        counted = len(crowd.counted(var.current_spec().values)) if crowd is not None else None
+        counted = crowd.count(var.current_spec().values) if crowd is not None else None
         return {"rule": rule, "window": window, "counted": counted}
 
     def _crowd(self, var: Variable) -> Crowd | None:
