@@ -8,6 +8,7 @@ import sys
 from csws import __version__, plugin_majors, plugin_path
 from csws.cli import commands
 from csws.hosting.run import demo, run
+from csws.protocol.nats_subjects import check_name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--tls", choices=["self-signed"], help=tls_help)
     p_run.add_argument("--tls-cert", metavar="FILE", help="serve https and wss with this PEM certificate")
     p_run.add_argument("--tls-key", metavar="FILE", help="the certificate's key (default: in the same file)")
+    p_run.add_argument("--nats", metavar="URL[,URL]",
+                       help="also publish the piece's ports on these NATS servers, for csws edge (docs/nats.md)")
+    p_run.add_argument("--nats-name", metavar="NAME", help="the ports' stream name on NATS (default: the port number)")
     p_run.add_argument("csound_args", nargs=argparse.REMAINDER, help="piece.csd [csound options]")
     p_demo = sub.add_parser("demo", help="run a bundled synth and serve its web page (http://127.0.0.1:8888/)")
     p_demo.add_argument("--port", type=int, default=8888, help="the port for the page and websockets (8888)")
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "CSWS_TLS_CERT": ns.tls or (os.path.abspath(ns.tls_cert) if ns.tls_cert else None),
         "CSWS_TLS_KEY": os.path.abspath(ns.tls_key) if ns.tls_key else None,
         "CSWS_ALLOW_CODE": 1 if ns.allow_code else None,
+        "CSWS_NATS": ns.nats,
+        "CSWS_NATS_NAME": ns.nats_name,
     }
     for name, value in flags.items():
         if value is not None:
@@ -109,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         flag = sorted(ours)[0]
         parser.error(f"run: {flag} is csws's flag, not Csound's: put it before the piece "
                      f"(csws run {flag} ... piece.csd [csound options])")
+    if ns.nats_name is not None:
+        try:
+            check_name(ns.nats_name)
+        except ValueError as e:
+            parser.error(f"run: --nats-name: {e}")
     if ns.static and not os.path.isdir(ns.static):
         parser.error(f"run: --static {ns.static}: no such directory")
     if ns.port is not None and not 1 <= ns.port <= 65535:

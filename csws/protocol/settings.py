@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from csws.protocol import combine
+from csws.protocol.nats_subjects import check_name
 from csws.protocol.variables import MAX_STRING
 
 # The numbers a setting may take (both ends included): beyond them a port
@@ -47,6 +48,10 @@ class Settings:
     # Orchestra code from pages (the control socket's orc and eval): 1 allows it, on a loopback
     # port or one with a token (docs/security.md).
     allow_code: int = 0  # CSWS_ALLOW_CODE
+    # NATS (csws/serve/nats_link.py, docs/nats.md): comma-separated server URLs ("": off), and the
+    # port's stream name in subjects ("": the port number).
+    nats: str = ""  # CSWS_NATS
+    nats_name: str = ""  # CSWS_NATS_NAME
     # The range the generated page gives a websocket variable: websocket_config "range.NAME", "min max
     # [behaviour]" (the orchestra only); as ((name, min, max, behaviour), ...).
     ranges: tuple = ()
@@ -98,6 +103,8 @@ class Settings:
             known = (", ".join(f.name for f in fields(cls) if f.name != "ranges")
                      + ", range.NAME, combine.NAME, combine_window.NAME")
             raise ValueError(f"no setting named {name!r}; the settings are: {known}")
+        if name == "nats_name" and value:
+            check_name(value)
         cls.from_env({name: value})
 
 
