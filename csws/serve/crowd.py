@@ -136,8 +136,13 @@ class Crowds:
             # The oldest client's expiry only moves later, so one timer at a time will do.
             self._timers[var] = loop.call_at(expiry, self._expired, var)
         began = time.thread_time()  # CPU time: being preempted meanwhile is not its cost
-        values = crowd.combine(var.current_spec().values)
+        self._settle(var, crowd)
         self._next[var] = loop.time() + COST_RATIO * (time.thread_time() - began)
+
+    def _settle(self, var: Variable, crowd: Crowd) -> None:
+        """The crowd's word goes on: its combination into the ring, when it changed (an edge
+        sends its tally to Csound instead: csws/serve/edge.py)."""
+        values = crowd.combine(var.current_spec().values)
         if values is None:
             return  # nobody counts: the variable keeps its value
         frame = array("d", values).tobytes()
