@@ -31,6 +31,7 @@ class IOThread:
         self._on_knock = on_knock
         self.stopping = False
         self._dozing = True  # the selector is open (guarded by _selector_lock)
+        self._knocked = False  # knock(): wake up without a client
         self._selector_lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._bell, self._bell_push = socket.socketpair()  # wakes the selector: stop, or sockets changed
@@ -55,6 +56,13 @@ class IOThread:
             if self._dozing:
                 for s in sockets:
                     self._selector.unregister(s)
+                self._ring()
+
+    def knock(self) -> None:
+        """Start the loop now, as a client's knock would (a port linked to NATS serves at once)."""
+        with self._selector_lock:
+            if self._dozing:
+                self._knocked = True
                 self._ring()
 
     def _ring(self) -> None:
@@ -96,7 +104,7 @@ class IOThread:
                     knocked = True
             if self.stopping:
                 return False
-            if knocked:
+            if knocked or self._knocked:
                 return True
 
     # ---- awake ----

@@ -14,6 +14,7 @@ import errno
 import logging
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from websockets.asyncio.connection import broadcast
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -31,6 +32,9 @@ from csws.serve.crowd import Crowds
 from csws.bridge.port import Port, Variable
 from csws.protocol.settings import Settings
 from csws.protocol.variables import MYFLT_BYTES, BadMessage, Direction, Kind, VarSpec, decode
+
+if TYPE_CHECKING:
+    from csws.serve.nats_link import NatsLink
 
 log = logging.getLogger("csws")
 
@@ -115,6 +119,7 @@ class PortServer:
         # combine.NAME: many clients, one value
         self.crowds = Crowds(port.config, lambda: self.variables, self._write, self._warn, self.port)
         self.reported_faces: set[str] = set()  # panels whose placeholders Csound's console heard of
+        self.link: NatsLink | None = None  # the port's link to NATS, with the nats setting (link_to_nats)
 
     @property
     def variables(self) -> dict[str, Variable]:
@@ -158,6 +163,18 @@ class PortServer:
         _servers[self.port] = self
         loop.set_exception_handler(_loop_error)
 
+    def link_to_nats(self) -> None:
+        """Publish the port on NATS too (csws/serve/nats_link.py): its rings are read from now on."""
+        from csws.serve.nats_link import NatsLink  # here: nats-py is imported only where NATS is used
+
+        self.link = NatsLink(self)
+        self.link.start()
+        self.wake.set_clients(self._readers())
+
+    def _readers(self) -> int:
+        """Who reads the rings: the perf routine wakes the I/O thread only while there is anyone."""
+        return self._nclients + (self.link is not None)
+
     def stop_listening(self) -> None:
         """Close the listening sockets now: the port is free for whoever binds it next."""
         for task in self._accepting:
@@ -173,6 +190,8 @@ class PortServer:
             del _servers[self.port]
         asyncio.get_running_loop().remove_reader(self.wake.reader)
         self.stop_listening()
+        if self.link is not None:
+            await self.link.close()
         await asyncio.gather(*self._accepting, return_exceptions=True)
         conns = [ws for server in self._servers for ws in server.connections]
         await close_bounded(conns, 1001, reason)
@@ -300,6 +319,7 @@ class PortServer:
                            "combine": self.crowds.describe(v)}
                           for name, v in self.variables.items()],
             "channels": self.control.describe(),
+            **({"nats": self.link.describe()} if self.link is not None else {}),
         }
 
     # ---- clients ----
@@ -381,13 +401,13 @@ class PortServer:
             asyncio.ensure_future(ws.close(1008, str(e)[:120]))
             return
         if var.spec.direction is Direction.TO_WEB:
-            if not var.clients and var.ring is not None:
+            if not var.clients and self.link is None and var.ring is not None:
                 var.ring.skip_to_head()  # a first reader wants fresh data, not a backlog
             elif var.ring is not None:
                 # Others read on: hand them what is pending first, so that the newcomer's
                 # latest value is the last frame read and its stream goes on from there.
                 outbox = fanout.Outbox()
-                self._fan_out(var, var.ring.read_new(), outbox)
+                self._read(var, outbox)
                 outbox.flush()
             first = var.latest_message()
             if first is not None:
@@ -396,7 +416,7 @@ class PortServer:
         self.crowds.check(var)
         var.clients.add(ws)
         self._nclients += 1
-        self.wake.set_clients(self._nclients)
+        self.wake.set_clients(self._readers())
 
     def _leave(self, var: Variable, ws: ServerConnection) -> None:
         self.crowds.leave(var, ws)
@@ -404,7 +424,7 @@ class PortServer:
             var.clients.discard(ws)
             opus.leave(var, ws)
             self._nclients -= 1
-            self.wake.set_clients(self._nclients)
+            self.wake.set_clients(self._readers())
 
     def _receive(self, var: Variable, ws: ServerConnection, message: bytes | str) -> None:
         try:
@@ -432,11 +452,20 @@ class PortServer:
         outbox = fanout.Outbox()
         for var in self.variables.values():
             var.share.refill()  # a note took the spare string buffer, or waits for one
-            if var.clients and var.ring is not None and var.spec.direction is Direction.TO_WEB:
-                self._fan_out(var, var.ring.read_new(), outbox)
+            if (var.clients or self.link is not None) and var.ring is not None \
+                    and var.spec.direction is Direction.TO_WEB:
+                self._read(var, outbox)
                 if var.spec.kind.is_array and var.share.want_bytes > var.ring.frame_bytes:
                     self._grow(var, var.share.want_bytes - var.ring.header)
         outbox.flush()
+
+    def _read(self, var: Variable, outbox: fanout.Outbox) -> None:
+        """A to-web variable's new frames: to NATS (if linked) and to its clients."""
+        frames = var.ring.read_new()
+        if self.link is not None:
+            self.link.publish_frames(var, frames)
+        if var.clients:
+            self._fan_out(var, frames, outbox)
 
     def _grow(self, var: Variable, payload: int) -> None:
         """An array outgrew its ring's frames: a bigger ring, at the cost of a frame or two."""
