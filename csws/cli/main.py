@@ -6,7 +6,7 @@ import os
 import sys
 
 from csws import __version__, plugin_majors, plugin_path
-from csws.cli import commands
+from csws.cli import commands, edge
 from csws.hosting.run import demo, run
 from csws.protocol.nats_subjects import check_name
 
@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p_path = sub.add_parser("plugin-path", help="print the plugin library's path, for csound --opcode-lib=")
     p_path.add_argument("--csound", choices=["6", "7"], help="the Csound major (default: the one csws run would use)")
     commands.add_parsers(sub)  # ls, tail, send: clients of a running piece (csws/cli/commands.py)
+    edge.add_parser(sub)  # csws edge: a Csound's ports served from NATS (csws/cli/edge.py)
     p_inst = sub.add_parser("install", help="put the plugin where every Csound host loads it (per-user directory)")
     p_inst.add_argument("--csound", choices=["6", "7"], help="only this Csound major's (default: every one)")
     p_inst.add_argument("--copy", action="store_true",
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         from csws.cli.doctor import doctor
 
         return doctor()
+    if ns.command == "edge":
+        return edge.main(ns)
     if ns.command in commands.COMMANDS:
         return commands.main(ns)
     if ns.command == "plugin-path":
