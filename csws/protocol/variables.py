@@ -105,6 +105,24 @@ class VarSpec:
             "dtype": "utf-8" if self.kind is Kind.S else "float64",
         }
 
+    @classmethod
+    def from_json(cls, d: dict, ksmps: int, max_string: int = MAX_STRING) -> VarSpec:
+        """A variable as another process's /csws.json described it (an edge's copy of Csound's);
+        ValueError unless it is one.  Strings get room for max_string bytes; no init value."""
+        try:
+            kind = next(k for k in Kind if k.csound_type == d["type"])
+            direction = next(x for x in Direction if x.label == d["direction"])
+            shape = tuple(int(n) for n in d["shape"])
+            values = int(d["values"])
+            samples = int(d["frame_samples"])
+            name = str(d["name"])
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            raise ValueError(f"not a variable's description: {e!r}") from None
+        if values < 0 or samples < 1 or any(n < 0 for n in shape):
+            raise ValueError(f"{name}: a description with negative sizes")
+        frame_bytes = max_string if kind is Kind.S else values * MYFLT_BYTES
+        return cls(name, kind, direction, shape, frame_bytes, None, samples if kind.is_audio else ksmps)
+
 
 def _json_numbers(value) -> list | None:
     """A JSON number's or (nested) array's numbers, row-major; None if anything else is in it."""
