@@ -44,6 +44,10 @@ batched writes), built once into .cache/bench-REV (a git worktree and a venv), a
 uvloop's event loop when uvloop is installed.  The clients connect while the variable is quiet;
 frames flow once all are there.
 
+The nats rows (`--only nats`, about 3 minutes; ours only) run one Csound through a 3-server
+nats-server cluster to two `csws edge` processes and count every frame at every client of both,
+with each process's CPU, beside the same audience on Csound's own port (bench/natsbench.py).
+
 The channel rows (ours only: the original has no channels) speak the control
 socket (subprotocol csws.control) as pages do, from this process: JSON `set`
 and `watch`.
@@ -1230,11 +1234,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs")
     sections = ["startup", "rtt", "channel-rtt", "a64", "fan", "capacity", "channel-fan", "stall", "offline", "idle",
-                "memory", "soundcard", "opus", "crowd"]
+                "memory", "soundcard", "opus", "crowd", "nats"]
     ap.add_argument("--only", choices=sections, action="append")
     ap.add_argument("--earlier", default="df56ece", metavar="REV",
                     help="capacity: the git revision of csws beside ours (default: main before batched writes)")
-    ap.add_argument("--capacity-csound", default="6", choices=["6", "7"], help="capacity: the Csound major")
+    ap.add_argument("--capacity-csound", default="6", choices=["6", "7"], help="capacity and nats: the Csound major")
     args = ap.parse_args()
     q = args.quick
     want = set(args.only or sections)
@@ -1337,6 +1341,12 @@ def main() -> int:
             cap_rows.append((what, *cells, f"{CAPACITY_TARGET[kind]} clients, every frame"))
             print("  " + " | ".join(cells), flush=True)
         tables.append((cap_head, cap_rows))
+    if "nats" in want:
+        import natsbench  # bench/, beside this file
+
+        print("NATS: one Csound, 3 nats-servers, 2 edges, the audience on the edges then on Csound's port...",
+              flush=True)
+        tables.append(natsbench.table(natsbench.bench_nats(args.capacity_csound, 2 if q else 5)))
     if "channel-fan" in want:
         from csws.serve.control import POLL_FLOOR
 
