@@ -132,6 +132,8 @@ class EdgeCrowds(Crowds):
 
     def _settle(self, var: Variable, crowd: Crowd) -> None:
         tally = crowd.tally(var.current_spec().values)
+        if not tally.count and var not in self._written:
+            return  # nobody here has ever spoken: nothing to tell
         payload = subjects.encode_json({"edge": self._edge.edge_id, "tally": tally.to_json()})
         if payload != self._written.get(var):
             self._written[var] = payload
@@ -446,7 +448,7 @@ class Edge:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(subjects.HEARTBEAT / 2)
+            await asyncio.sleep(subjects.HEARTBEAT)
             for port in self.ports:
                 port.check()
                 if port.server is not None:
