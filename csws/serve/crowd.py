@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 from csws.bridge.port import Variable
 from csws.protocol import combine
-from csws.protocol.combine import Crowd
+from csws.protocol.combine import Crowd, Tally
 from csws.protocol.variables import Direction, Kind
 
 COMBINABLE = (Kind.K, Kind.KARR)
@@ -67,6 +67,16 @@ class Crowds:
         if crowd is None:
             return False
         crowd.update(client, array("d", frame), asyncio.get_running_loop().time())
+        self._due(var)
+        return True
+
+    def count_tally(self, var: Variable, edge: Hashable, tally: Tally) -> bool:
+        """An edge's tally of its own clients (over NATS, csws/serve/nats_link.py): they count as if
+        they were here, replacing the edge's last tally; False if the variable does not combine."""
+        crowd = self._crowd(var)
+        if crowd is None:
+            return False
+        crowd.update(edge, tally, asyncio.get_running_loop().time())
         self._due(var)
         return True
 

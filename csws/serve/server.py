@@ -167,8 +167,7 @@ class PortServer:
         """Publish the port on NATS too (csws/serve/nats_link.py): its rings are read from now on."""
         from csws.serve.nats_link import NatsLink  # here: nats-py is imported only where NATS is used
 
-        self.link = NatsLink(self)
-        self.link.start()
+        self.link = NatsLink.open(self)  # None if it cannot be (said why)
         self.wake.set_clients(self._readers())
 
     def _readers(self) -> int:
