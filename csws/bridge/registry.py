@@ -69,11 +69,18 @@ def _awake(loop) -> bool:
         for port in _ports.values():
             port.server = PortServer(port)
             try:
-                loop.run_until_complete(port.server.start())
+                loop.run_until_complete(_serve(port.server))
             except Exception as e:  # noqa: BLE001 - the other ports must still be served
                 port.log(f"csws: port {port.number}: the websocket server did not start: {e}", True)
         _io.loop = loop
         return True
+
+
+async def _serve(server) -> None:
+    """Start a port's server, and its link to NATS with the nats setting (on the loop)."""
+    await server.start()
+    if server.settings.nats:
+        server.link_to_nats()
 
 
 def _shares(var: Variable, spec: VarSpec) -> bool:
@@ -143,11 +150,13 @@ def attach(csound: int, logger, number: int, ksmps: int, sr: float, specs: list[
                 _io = IOThread(_awake)
             if _io.loop is None:
                 _io.watch(port.sockets)
+                if settings.nats:  # published from the start, whoever knocks
+                    _io.knock()
             else:
                 from csws.serve.server import PortServer
 
                 port.server = PortServer(port)
-                _io.submit(port.server.start()).add_done_callback(lambda f: _started(port, f))
+                _io.submit(_serve(port.server)).add_done_callback(lambda f: _started(port, f))
             # An IPv6 address in brackets, as URLs write it
             shown = f"[{settings.host}]" if ":" in settings.host else settings.host
             page = f", page on {'https' if port.ssl else 'http'}://{shown}:{number}/" \
@@ -303,11 +312,17 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
 
 
 def _add_control(into: dict[tuple[int, str], dict[str, int]], port: Port) -> None:
-    """The port's control socket's counters, once it was used, under (port, "csws.control")."""
+    """The port's control socket's counters, once it was used, under (port, "csws.control");
+    its link's to NATS, if any, under (port, "csws.nats")."""
     counts = port.control.counters()
     if any(counts.values()):
         acc = into.setdefault((port.number, "csws.control"), {"direction": "channels"})
         for k, v in counts.items():
+            acc[k] = acc.get(k, 0) + v
+    link = port.server.link if port.server is not None else None
+    if link is not None:
+        acc = into.setdefault((port.number, "csws.nats"), {"direction": "nats"})
+        for k, v in link.counters().items():
             acc[k] = acc.get(k, 0) + v
 
 
