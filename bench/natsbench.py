@@ -58,8 +58,9 @@ def get_json(url: str, timeout: float = 2.0) -> dict:
         return json.load(r)
 
 
-def wait_json(url: str, ready, what: str, proc: subprocess.Popen, timeout: float = 60.0) -> dict:
-    """Poll `url` until ready(body) holds; RuntimeError if `proc` exits or time runs out."""
+def wait_json(url: str, ready, what: str, proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> dict:
+    """Poll `url` until ready(body) holds; RuntimeError (with the end of the log) if `proc` exits or
+    time runs out."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -69,7 +70,8 @@ def wait_json(url: str, ready, what: str, proc: subprocess.Popen, timeout: float
         except (OSError, ValueError):
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{what} not ready at {url} (exit {proc.poll()})")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{what} not ready at {url} (exit {proc.poll()}); its output ends:\n{tail}")
         time.sleep(0.1)
 
 
@@ -131,13 +133,13 @@ class Bench:
         cs = self._spawn("csound", [*csws, "run", "--csound", self.major, "--nats", urls[0], str(csd),
                                     "-odac", "-+rtaudio=null", f"-b{KSMPS}", f"-B{2 * KSMPS}", "-d"],
                          env={"CSWS_MAX_CLIENTS": str(most)})
-        wait_json(f"http://127.0.0.1:{self.port}/csws.json", has_variables, "Csound", cs)
+        wait_json(f"http://127.0.0.1:{self.port}/csws.json", has_variables, "Csound", cs, self.logs["csound"])
         self.edges = {}
         for label, url in (("A", urls[1]), ("B", urls[2])):
             port = free_port()
             p = self._spawn(f"edge {label}", [*csws, "edge", "--nats", url, "--port", f"{port}:{self.port}",
                                               "--max-clients", str(most)])
-            wait_json(f"http://127.0.0.1:{port}/csws.json", has_variables, f"edge {label}", p)
+            wait_json(f"http://127.0.0.1:{port}/csws.json", has_variables, f"edge {label}", p, self.logs[f"edge {label}"])
             self.edges[label] = port
 
     def __exit__(self, *exc: object) -> None:
@@ -161,7 +163,8 @@ class Bench:
         for s in self.cluster.servers:
             cpu[f"nats {s.index}"] = cpu_seconds(s.proc.pid)
         varz = [get_json(f"http://127.0.0.1:{s.monitor}/varz") for s in self.cluster.servers]
-        return {"t": time.monotonic(), "cpu": cpu,
+        link = get_json(f"http://127.0.0.1:{self.port}/csws.json").get("nats") or {}
+        return {"t": time.monotonic(), "cpu": cpu, "link": link,
                 "in_msgs": sum(v["in_msgs"] for v in varz), "out_msgs": sum(v["out_msgs"] for v in varz),
                 "out_bytes": sum(v["out_bytes"] for v in varz)}
 
@@ -209,7 +212,8 @@ class Bench:
         result = {"wall": wall, "load": os.getloadavg()[0],
                   "cpu": {k: (b["cpu"][k] - a["cpu"][k]) / wall for k in a["cpu"]},
                   "nats_in": (b["in_msgs"] - a["in_msgs"]) / wall, "nats_out": (b["out_msgs"] - a["out_msgs"]) / wall,
-                  "nats_out_bytes": (b["out_bytes"] - a["out_bytes"]) / wall, "groups": []}
+                  "nats_out_bytes": (b["out_bytes"] - a["out_bytes"]) / wall, "groups": [],
+                  "link": {k: b["link"].get(k, 0) - a["link"].get(k, 0) for k in ("published", "dropped")}}
         for g, c in zip(groups, counts):
             received = sorted(x["received"] for x in c)
             result["groups"].append({
@@ -221,12 +225,61 @@ class Bench:
 
 
 def bench_nats(major: str = "6", seconds: float = 5.0, audiences=AUDIENCES) -> dict:
-    """Every phase; {"phases": [(title, result)], "csound_nats": /csws.json's "nats", "log": Csound's}."""
+    """Every phase; {"phases": [(title, result)], "csound_nats": /csws.json's "nats", "log": Csound's,
+    "cluster": cluster_alone()}."""
+    print(f"  the cluster alone: {CLUSTER_RATE} messages/s of {CLUSTER_PAYLOAD} B to {CLUSTER_SUBSCRIBERS} "
+          "subscribers...", flush=True)
+    cluster = cluster_alone(seconds)
     with tempfile.TemporaryDirectory(prefix="csws-bench-nats-") as tmp:
         with Bench(major, Path(tmp)) as b:
             report = run_phases(b, seconds, audiences)
         report["log"] = b.log("csound")  # with the end-of-performance report
+    report["cluster"] = cluster
     return report
+
+
+# The cluster's own cost per message, at a rate like that of tens of edges: one publisher on server
+# 0, subscribers on servers 1 and 2 (nats-py, in this process), 256-byte messages (an a-rate frame
+# of ksmps 32, float64).
+CLUSTER_RATE, CLUSTER_PAYLOAD, CLUSTER_SUBSCRIBERS = 10000, 256, 4
+
+
+def cluster_alone(seconds: float) -> dict:
+    import asyncio
+
+    import nats  # nats-py (the nats extra)
+
+    async def main(c: Cluster) -> dict:
+        pub = await nats.connect(c.urls[0])
+        subs = [await nats.connect(c.urls[1 + i % 2]) for i in range(CLUSTER_SUBSCRIBERS)]
+        got = [0] * len(subs)
+        for i, nc in enumerate(subs):
+            async def count(msg, i=i) -> None:
+                got[i] += 1
+            await nc.subscribe("bench.load", cb=count)
+            await nc.flush()
+        await asyncio.sleep(0.5)  # the interest reaches server 0 over the routes
+        payload = bytes(CLUSTER_PAYLOAD)
+        before = [cpu_seconds(s.proc.pid) for s in c.servers], time.process_time(), time.monotonic()
+        sent = 0
+        while (elapsed := time.monotonic() - before[2]) < seconds:
+            for _ in range(int(CLUSTER_RATE * elapsed) - sent):
+                await pub.publish("bench.load", payload)
+                sent += 1
+            await asyncio.sleep(0.002)
+        await pub.flush()
+        drained = time.monotonic() + 5
+        while sum(got) < sent * len(subs) and time.monotonic() < drained:
+            await asyncio.sleep(0.01)  # the last ones on their way
+        wall = time.monotonic() - before[2]
+        cpu = [(cpu_seconds(s.proc.pid) - b) / wall for s, b in zip(c.servers, before[0])]
+        for nc in (pub, *subs):
+            await nc.close()
+        return {"sent": sent / wall, "delivered": sum(got) / wall, "lost": sent * len(subs) - sum(got),
+                "servers": cpu, "here": (time.process_time() - before[1]) / wall, "load": os.getloadavg()[0]}
+
+    with Cluster(3) as c:
+        return asyncio.run(main(c))
 
 
 def run_phases(b: Bench, seconds: float, audiences) -> dict:
@@ -262,6 +315,8 @@ def cells(r: dict) -> dict[str, str]:
     for edge in sorted(k for k in cpu if k.startswith("edge ")):
         mine = sum(g["delivered"] for g in groups if f"edge {g['where']}" == edge)
         out[f"{edge}: CPU s/s, per delivered message"] = f"{cpu[edge]:.3f}, {us(cpu[edge], mine)}"
+    out["Csound's NATS link: frames published / dropped in the window"] = (
+        f"{r['link']['published']} / {r['link']['dropped']}")
     nats = sum(v for k, v in cpu.items() if k.startswith("nats "))
     out["nats-servers (3): CPU s/s, messages in / out per s, out bytes/s"] = (
         f"{nats:.3f} ({', '.join(format(cpu['nats ' + str(i)], '.3f') for i in range(3))}), "
@@ -275,10 +330,22 @@ def table(report: dict) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     columns = [cells(r) for _, r in report["phases"]]
     head = ("NATS: one Csound, 3 nats-servers, 2 edges", *(t for t, _ in report["phases"]))
     rows = [(what, *(c[what] for c in columns)) for what in columns[0]]
+    blank = [""] * (len(columns) - 1)
+    c = report["cluster"]
+    total = sum(c["servers"])
+    rows.append((f"the cluster alone: {CLUSTER_RATE}/s of {CLUSTER_PAYLOAD} B published on server 0, "
+                 f"{CLUSTER_SUBSCRIBERS} subscribers on 1 and 2",
+                 f"{c['sent']:.0f} in, {c['delivered']:.0f} delivered per s ({c['lost']} lost); nats-servers "
+                 f"{total:.3f} CPU s/s ({', '.join(format(x, '.3f') for x in c['servers'])}), "
+                 f"{us(total, c['sent'] + c['delivered'])} in or out; the clients (this process) "
+                 f"{c['here']:.2f}; load {c['load']:.1f}", *blank))
     counters = report["csound_nats"]
     if counters is not None:
         rows.append(("Csound's NATS counters at the end (/csws.json)",
-                     json.dumps({k: v for k, v in counters.items() if k != "servers"}), *[""] * (len(columns) - 1)))
+                     json.dumps({k: v for k, v in counters.items() if k != "servers"}), *blank))
+    for line in report["log"].splitlines():  # the end-of-performance report: the rings' counts too
+        if line.startswith("csws: port ") and ("(to web)" in line or "(nats)" in line):
+            rows.append(("Csound's report at the end", line.split(" ", 3)[-1], *blank))
     return head, rows
 
 
