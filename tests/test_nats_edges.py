@@ -14,6 +14,7 @@ import math
 import struct
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -55,7 +56,9 @@ endin"""
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """asyncio.run on a thread of its own: Playwright's sync API holds this one's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +279,42 @@ endin"""
     assert run(main()) == (1.0, 2.0)
     assert sorted(v["name"] for v in get_json(a)["variables"]) == ["kd", "kone"]
     assert sorted(v["name"] for v in get_json(b)["variables"]) == ["kd2", "ktwo"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from test_browser import ARGS, CHROMIUM  # skips (this fixture's tests only) without Chromium
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=patience(30) * 1000)
+        yield b
+        b.close()
+
+
+def test_a_page_at_an_edge_reaches_csound(browser, setup, port):
+    """The generated surface served by an edge, in Chromium: a variable's control and a channel's
+    control reach Csound (read back on Csound's own port)."""
+    from playwright.sync_api import expect
+
+    _, a, _ = setup
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(patience(20) * 1000)
+    try:
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(f"http://127.0.0.1:{a}/")
+        expect(pg.get_by_role("status", name="connection")).to_have_text("live")
+        for name, value, index in (("kin", "0.8125", 1), ("slider", "0.4375", 2)):
+            field = pg.get_by_role("spinbutton", name=name, exact=True)
+            field.fill(value)
+            field.press("Enter")
+            assert run(csound_reads(port, index, float(value))) == float(value)
+        slider = pg.get_by_role("slider", name="kin", exact=True)
+        slider.focus()
+        pg.keyboard.press("End")  # the top of its range (0..1 without a declared one)
+        assert run(csound_reads(port, 1, 1.0)) == 1.0
+        assert not errors
+    finally:
+        context.close()
