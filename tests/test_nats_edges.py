@@ -183,6 +183,7 @@ def test_edge_describes_csound_and_itself(setup, port):
         [{k: v for k, v in x.items() if k not in strip} for x in direct["variables"]]
     assert at_a["edge"]["csound"] == "running" and at_a["edge"]["name"] == "main"
     assert get_json(b)["edge"]["id"] != at_a["edge"]["id"]
+    assert at_a["edge"]["nats"]["connected"] is True and "nats" not in at_a
     assert {c["name"] for c in at_a["channels"]} >= {"slider", "noted"}
     page = urllib.request.urlopen(f"http://127.0.0.1:{a}/csws.js", timeout=patience(10)).read()
     assert b"export" in page

@@ -176,12 +176,13 @@ class EdgePort(Port):
     """A Port whose variables and frames come from one Csound stream on NATS."""
 
     def __init__(self, number: int, name: str, edge_id: str, logger, settings: Settings, publish: Publish,
-                 also: tuple[str, ...] = ()) -> None:
+                 also: tuple[str, ...] = (), nats_stats: Callable[[], dict] = dict) -> None:
         super().__init__(number, 0, logger, 32, 48000.0, settings)  # sr, ksmps: Csound's, once it describes
         self.name = subjects.check_name(name)
         self.edge_id = edge_id
         self.also = list(also)
         self.publish = publish
+        self.nats_stats = nats_stats  # the edge's connection: servers, connected, published, dropped
         self.api = RemoteCsoundAPI(self)
         self.state = WAITING
         self.description: dict | None = None
@@ -328,9 +329,10 @@ class EdgePort(Port):
             body: dict[str, Any] = {"server": f"csws/{__version__}", "sr": self.sr, "ksmps": self.ksmps,
                                     "myflt_bytes": MYFLT_BYTES, "variables": [], "channels": []}
         else:
-            body = {k: v for k, v in desc.items() if k != "csd"}
+            body = {k: v for k, v in desc.items() if k not in ("csd", "nats")}  # Csound's own link's
         body.update(port=self.number, codecs=opus.codecs(),
-                    edge={"id": self.edge_id, "name": self.name, "csound": self.state, "also": self.also})
+                    edge={"id": self.edge_id, "name": self.name, "csound": self.state, "also": self.also,
+                          "nats": self.nats_stats()})
         return body
 
     def close(self) -> None:
@@ -353,7 +355,8 @@ class Edge:
         self.published = 0
         self.dropped = 0  # messages for Csound that could not go (NATS unreachable, its buffer full)
         self.nc = None
-        self.ports = [EdgePort(n, name, self.edge_id, self.log, settings, self.publish, also) for n, name in ports]
+        self.ports = [EdgePort(n, name, self.edge_id, self.log, settings, self.publish, also, self.stats)
+                      for n, name in ports]
         self._tasks: list[asyncio.Task] = []
 
     def publish(self, subject: str, payload: bytes) -> None:
@@ -468,7 +471,9 @@ class Edge:
                 pass
 
     def stats(self) -> dict:
-        return {"id": self.edge_id, "published": self.published, "dropped": self.dropped}
+        """The edge's NATS connection, as /csws.json's "edge" shows it."""
+        return {"servers": self.servers, "connected": bool(self.nc is not None and self.nc.is_connected),
+                "published": self.published, "dropped": self.dropped}
 
 
 def _print(text: str, warning: bool = False) -> None:
