@@ -227,9 +227,8 @@ class Bench:
 def bench_nats(major: str = "6", seconds: float = 5.0, audiences=AUDIENCES) -> dict:
     """Every phase; {"phases": [(title, result)], "csound_nats": /csws.json's "nats", "log": Csound's,
     "cluster": cluster_alone()}."""
-    print(f"  the cluster alone: {CLUSTER_RATE} messages/s of {CLUSTER_PAYLOAD} B to {CLUSTER_SUBSCRIBERS} "
-          "subscribers...", flush=True)
-    cluster = cluster_alone(seconds)
+    print(f"  the cluster alone, {CLUSTER_SUBSCRIBERS} subscribers...", flush=True)
+    cluster = [cluster_alone(rate, size, seconds) for rate, size in CLUSTER_LOADS]
     with tempfile.TemporaryDirectory(prefix="csws-bench-nats-") as tmp:
         with Bench(major, Path(tmp)) as b:
             report = run_phases(b, seconds, audiences)
@@ -238,13 +237,14 @@ def bench_nats(major: str = "6", seconds: float = 5.0, audiences=AUDIENCES) -> d
     return report
 
 
-# The cluster's own cost per message, at a rate like that of tens of edges: one publisher on server
-# 0, subscribers on servers 1 and 2 (nats-py, in this process), 256-byte messages (an a-rate frame
-# of ksmps 32, float64).
-CLUSTER_RATE, CLUSTER_PAYLOAD, CLUSTER_SUBSCRIBERS = 10000, 256, 4
+# The cluster's own cost per message, at rates like those of tens of edges: one publisher on server
+# 0, subscribers on servers 1 and 2 (nats-py, in this process); (messages/s, bytes): a-rate frames
+# of ksmps 32 and of ksmps 480 (float64).
+CLUSTER_LOADS = [(10000, 256), (2000, 3840)]
+CLUSTER_SUBSCRIBERS = 4
 
 
-def cluster_alone(seconds: float) -> dict:
+def cluster_alone(rate: int, size: int, seconds: float) -> dict:
     import asyncio
 
     import nats  # nats-py (the nats extra)
@@ -259,11 +259,11 @@ def cluster_alone(seconds: float) -> dict:
             await nc.subscribe("bench.load", cb=count)
             await nc.flush()
         await asyncio.sleep(0.5)  # the interest reaches server 0 over the routes
-        payload = bytes(CLUSTER_PAYLOAD)
+        payload = bytes(size)
         before = [cpu_seconds(s.proc.pid) for s in c.servers], time.process_time(), time.monotonic()
         sent = 0
         while (elapsed := time.monotonic() - before[2]) < seconds:
-            for _ in range(int(CLUSTER_RATE * elapsed) - sent):
+            for _ in range(int(rate * elapsed) - sent):
                 await pub.publish("bench.load", payload)
                 sent += 1
             await asyncio.sleep(0.002)
@@ -275,7 +275,7 @@ def cluster_alone(seconds: float) -> dict:
         cpu = [(cpu_seconds(s.proc.pid) - b) / wall for s, b in zip(c.servers, before[0])]
         for nc in (pub, *subs):
             await nc.close()
-        return {"sent": sent / wall, "delivered": sum(got) / wall, "lost": sent * len(subs) - sum(got),
+        return {"rate": rate, "size": size, "sent": sent / wall, "delivered": sum(got) / wall, "lost": sent * len(subs) - sum(got),
                 "servers": cpu, "here": (time.process_time() - before[1]) / wall, "load": os.getloadavg()[0]}
 
     with Cluster(3) as c:
@@ -331,14 +331,14 @@ def table(report: dict) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     head = ("NATS: one Csound, 3 nats-servers, 2 edges", *(t for t, _ in report["phases"]))
     rows = [(what, *(c[what] for c in columns)) for what in columns[0]]
     blank = [""] * (len(columns) - 1)
-    c = report["cluster"]
-    total = sum(c["servers"])
-    rows.append((f"the cluster alone: {CLUSTER_RATE}/s of {CLUSTER_PAYLOAD} B published on server 0, "
-                 f"{CLUSTER_SUBSCRIBERS} subscribers on 1 and 2",
-                 f"{c['sent']:.0f} in, {c['delivered']:.0f} delivered per s ({c['lost']} lost); nats-servers "
-                 f"{total:.3f} CPU s/s ({', '.join(format(x, '.3f') for x in c['servers'])}), "
-                 f"{us(total, c['sent'] + c['delivered'])} in or out; the clients (this process) "
-                 f"{c['here']:.2f}; load {c['load']:.1f}", *blank))
+    for c in report["cluster"]:
+        total = sum(c["servers"])
+        rows.append((f"the cluster alone: {c['rate']}/s of {c['size']} B published on server 0, "
+                     f"{CLUSTER_SUBSCRIBERS} subscribers on 1 and 2",
+                     f"{c['sent']:.0f} in, {c['delivered']:.0f} delivered per s ({c['lost']} lost); nats-servers "
+                     f"{total:.3f} CPU s/s ({', '.join(format(x, '.3f') for x in c['servers'])}), "
+                     f"{us(total, c['sent'] + c['delivered'])} in or out; the clients (this process) "
+                     f"{c['here']:.2f}; load {c['load']:.1f}", *blank))
     counters = report["csound_nats"]
     if counters is not None:
         rows.append(("Csound's NATS counters at the end (/csws.json)",
