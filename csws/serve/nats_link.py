@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from csws.serve.server import PortServer
 
 OUTBOX_BYTES = 1 << 20  # frames waiting for nats-py; beyond, new ones are dropped (counted)
-PENDING_SIZE = 256 << 10  # bytes nats-py buffers while it reconnects (stale audio is of no use)
+PENDING_SIZE = 64 << 10  # bytes nats-py buffers while it reconnects (stale audio is of no use)
 RECONNECT_WAIT = 0.25  # seconds between two attempts on one server
 CONNECT_TIMEOUT = 1.0  # a stalled server (SIGSTOP) accepts the TCP connection and never answers
 PING_INTERVAL = 1.0  # seconds; MAX_PINGS unanswered ones and the server is taken for stalled
@@ -143,10 +143,10 @@ class NatsLink:
 
         async def error(e: Exception) -> None:
             if not self._up:  # the first connect: retried in the background
-                self._warn("connect", f"cannot reach {', '.join(self.urls)} ({e or type(e).__name__}); "
+                self._warn("connect", f"cannot reach {', '.join(self.urls)} ({_why(e)}); "
                                       "retrying, Csound plays on; frames are dropped until then")
             else:
-                self._warn("error", f"{type(e).__name__}: {e}")
+                self._warn("error", _why(e))
 
         async def disconnected() -> None:
             if self._up:
@@ -369,6 +369,11 @@ class NatsLink:
             self._reject("score", f"score: {e}")
             return
         self.received += 1
+
+
+def _why(e: Exception) -> str:
+    """An error as one short phrase (nats-py's timeouts say nothing of themselves)."""
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
 def _csd_text(index_html: str) -> str | None:
