@@ -179,6 +179,7 @@ endin"""
 
         p, listener, describe, status, hello = run(main())
 
+    assert len(listener.of(ns.DESCRIBE)) >= 2, "no heartbeat"  # 3 s, every HEARTBEAT second
     names = {v["name"] for v in describe["variables"]}
     assert {"kcount", "aramp", "kArr", "Sc", "ivalue", "kecho"} <= names
     assert describe["engine"] == {"nchnls": 1, "0dbfs": 1.0}
@@ -254,6 +255,8 @@ endin"""
             await listener.publish(ns.IN, struct.pack("<d", 1.0), "kback")  # a to-web variable
             await listener.publish(ns.SET, ns.encode_values({"gain": 0.25}))
             await listener.wait(lambda: latest("kgain") == 0.25, "set")
+            await listener.wait(lambda: any(ns.decode_values(m).get("gain") == 0.25 for m in listener.of(ns.CHAN)),
+                                "the channel's new value on chan")
             await listener.publish(ns.SET, ns.encode_values({"nosuch": 1}))
             await listener.publish(ns.SCORE, b"i2 0 0.01 7")
             await asyncio.to_thread(p.wait_for, "score line over NATS played 7")
@@ -373,9 +376,9 @@ endin
     assert consecutive(listener.counts("kcount"))
 
 
-def test_nats_off_or_missing(perform, port, monkeypatch):
-    """Without the setting, no "nats" in /csws.json and no NATS line in the report; with a bad
-    stream name, one line says why and websockets are served as usual."""
+def test_bad_stream_name_leaves_websockets_served(perform, port, monkeypatch):
+    """A stream name that is no subject token: one line says why, no "nats" in /csws.json, no
+    NATS line in the report, and websockets are served as usual."""
     orc = f"""instr 1
 {COUNTER}
   kecho websocket {port}, kcount

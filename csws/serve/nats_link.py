@@ -41,6 +41,7 @@ PING_INTERVAL = 1.0  # seconds; MAX_PINGS unanswered ones and the server is take
 MAX_PINGS = 2
 FLUSH_TIMEOUT = 1.0  # seconds a publish waits on a full buffer (the drain task, never Csound)
 CLOSE_TIMEOUT = 0.2  # the most the port's close waits for the bye and nats-py's close
+YIELD_EVERY = 256  # frames published between two turns of the loop for everything else
 CHECK_EVERY = 0.1  # seconds between two looks for a changed description
 
 
@@ -184,6 +185,7 @@ class NatsLink:
         while True:
             await self._ready.wait()
             self._ready.clear()
+            n = 0
             while self._outbox:
                 subject, frame = self._outbox.popleft()
                 self._queued -= len(frame)
@@ -192,6 +194,9 @@ class NatsLink:
                     self.published += 1
                 except nats.errors.Error:  # its reconnect buffer is full, the frame too big...
                     self.dropped += 1
+                n += 1
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a long backlog must not hold up the websocket clients
 
     async def _publish(self, subject: str, payload: bytes, reply: str = "") -> None:
         """A message other than a frame: when it cannot go, the next heartbeat says it again."""
