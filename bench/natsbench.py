@@ -225,14 +225,14 @@ class Bench:
 
 
 def bench_nats(major: str = "6", seconds: float = 5.0, audiences=AUDIENCES) -> dict:
-    """Every phase; {"phases": [(title, result)], "csound_nats": /csws.json's "nats", "log": Csound's,
-    "cluster": cluster_alone()}."""
+    """Every phase; {"phases": [(title, result)], "csound_nats": /csws.json's "nats", "logs": each
+    process's output, "cluster": [cluster_alone()...]}."""
     print(f"  the cluster alone, {CLUSTER_SUBSCRIBERS} subscribers...", flush=True)
     cluster = [cluster_alone(rate, size, seconds) for rate, size in CLUSTER_LOADS]
     with tempfile.TemporaryDirectory(prefix="csws-bench-nats-") as tmp:
         with Bench(major, Path(tmp)) as b:
             report = run_phases(b, seconds, audiences)
-        report["log"] = b.log("csound")  # with the end-of-performance report
+        report["logs"] = {label: b.log(label) for label in b.procs}  # with the end-of-performance reports
     report["cluster"] = cluster
     return report
 
@@ -343,9 +343,10 @@ def table(report: dict) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     if counters is not None:
         rows.append(("Csound's NATS counters at the end (/csws.json)",
                      json.dumps({k: v for k, v in counters.items() if k != "servers"}), *blank))
-    for line in report["log"].splitlines():  # the end-of-performance report: the rings' counts too
-        if line.startswith("csws: port ") and ("(to web)" in line or "(nats)" in line):
-            rows.append(("Csound's report at the end", line.split(" ", 3)[-1], *blank))
+    for label, log in report["logs"].items():  # the reports at the end: the rings' counts too
+        for line in log.splitlines():
+            if line.startswith("csws: port ") and ("(to web)" in line or "(nats)" in line):
+                rows.append((f"{label}'s report at the end", line.split(" ", 3)[-1], *blank))
     return head, rows
 
 
