@@ -19,9 +19,8 @@ import time
 import urllib.request
 
 import nats
-import pytest
 
-from conftest import SOURCE, patience
+from conftest import REALTIME, SOURCE, Performance, make_csd, patience
 from csws.protocol import nats_subjects as ns
 from csws.protocol.combine import Tally, exact_sum
 from wsclient import connect_var
@@ -398,4 +397,60 @@ endin"""
     p, status = run(main())
     assert "nats" not in status
     assert re.search(rf"csws: port {port}: not on NATS: nats_name = 'a.b'", p.output), p.output[-2000:]
+    assert "csws.nats" not in p.output
+
+
+def _performance(tmp_path, orc: str, score: str, args: list[str], host: str | None = None) -> Performance:
+    """`csws run ARGS piece.csd` (host: Python code run instead of csws's own __main__)."""
+    csd = tmp_path / "piece.csd"
+    csd.write_text(make_csd(orc, score))
+    entry = ["-c", host] if host else ["-m", "csws"]
+    return Performance([sys.executable, *entry, "run", *args, str(csd), *REALTIME], tmp_path / "csound.log")
+
+
+def test_csws_run_flags(csound, port, tmp_path):
+    """csws run --nats URL --nats-name NAME: the piece's port on NATS under that name."""
+    orc = f"""instr 1
+{COUNTER}
+  kecho websocket {port}, kcount
+endin"""
+    with Cluster(1) as cluster:
+        async def main():
+            listener = await Listener("flagged").start(cluster.url)
+            p = _performance(tmp_path, orc, "i1 0 2", ["--nats", cluster.url, "--nats-name", "flagged"])
+            try:
+                await listener.wait(lambda: len(listener.counts("kcount")) > 100, "frames on csws.flagged.out")
+                await asyncio.to_thread(p.wait, 20)
+            finally:
+                p.stop()
+            await listener.close()
+            return p
+
+        p = run(main())
+    assert nats_report(p.output, port)["published"] > 100
+
+
+def test_without_nats_py(csound, port, tmp_path):
+    """nats-py not installed: one line naming the extra to install; websockets are served as usual."""
+    orc = f"""instr 1
+{COUNTER}
+  kecho websocket {port}, kcount
+endin"""
+    # A Python where `import nats` fails, as without the extra installed.
+    host = "import sys; sys.modules['nats'] = None; from csws.cli.main import main; sys.exit(main())"
+    p = _performance(tmp_path, orc, "i1 0 2", ["--nats", "nats://127.0.0.1:4222"], host=host)
+
+    async def main():
+        ws = await connect_var(port, "kcount")
+        got = [await ws.recv() for _ in range(10)]
+        await ws.close()
+        return got
+
+    try:
+        got = run(main())
+        p.wait(20)
+    finally:
+        p.stop()
+    assert len(got) == 10
+    assert p.output.count("pip install 'csound-websocket[nats]'") == 1, p.output[-2000:]
     assert "csws.nats" not in p.output
