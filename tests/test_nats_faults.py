@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -37,6 +38,7 @@ if not os.path.exists(NATS_SERVER):
 NAME = "piece"  # the Csound's stream name on NATS
 KSMPS = 480  # kr 100: frames enough to see a gap, little load on a shared machine
 RT = ["-odac", "-+rtaudio=null", f"-b{KSMPS}", f"-B{2 * KSMPS}", "-d"]
+CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 GAP_LIMIT = 3.0  # seconds a client may go without frames through a fault (NATS reconnects in 0.25 s)
 CYCLE_LIMIT = 0.5  # seconds: Csound's longest k-cycle (kr 100: 0.01 s) through every fault
 
@@ -57,6 +59,20 @@ instr 1
   kprev = kt
   kd websocket {port}, kcount, kworst, kwhen
 endin
+"""
+
+
+# Served by both edges; it names only its own edge: the other comes from /csws.json's edge.also.
+PAGE = """<!DOCTYPE html>
+<script type="module">
+  import { connect } from "/csws.js";
+  const cs = connect();
+  window.frames = [];  // [performance.now() in seconds, value]
+  window.failovers = [];
+  cs.subscribe("kcount", (data) => window.frames.push([performance.now() / 1000, data[0]]));
+  cs.addEventListener("failover", (e) => window.failovers.push(e.detail));
+  window.cs = cs;
+</script>
 """
 
 
@@ -125,6 +141,9 @@ class Rig:
 
     def __init__(self, perform, port: int, tmp_path) -> None:
         self.perform, self.port, self.tmp_path = perform, port, tmp_path
+        self.site = tmp_path / "site"
+        self.site.mkdir()
+        (self.site / "page.html").write_text(PAGE)
         self.edge_a, self.edge_b = free_ports(2)
         self.cluster = Cluster(3).__enter__()
         self.edges: dict[str, Performance] = {}
@@ -156,7 +175,8 @@ class Rig:
         want = self.cluster.servers[on].port
         for attempt in range(20):
             p = Performance([sys.executable, "-m", "csws", "edge", "--nats", ",".join(urls), "--port",
-                             f"{port}:{NAME}", "--id", label, "--also", f"http://127.0.0.1:{also}"],
+                             f"{port}:{NAME}", "--id", label, "--also", f"http://127.0.0.1:{also}",
+                             "--static", str(self.site)],
                             self.tmp_path / f"edge-{label}-{attempt}.log")
             at = int(p.wait_for(r"connected to NATS at [\d.]+:(\d+)").group(1))
             if at == want:
@@ -171,7 +191,9 @@ class Rig:
             async with connect(self.port) as cs:
                 async with cs.subscribe("kworst") as worst, cs.subscribe("kwhen") as when:
                     return await anext(worst), await anext(when)
-        return asyncio.run(read())
+        # A thread of its own: Playwright's sync API keeps a loop running on this one.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, read()).result()
 
     def close(self) -> None:
         for p in self.edges.values():
@@ -238,6 +260,45 @@ def test_an_edge_dies_its_clients_go_on_at_the_other(rig):
         for li in listeners:
             li.stop()
     check_cycles(rig, killed)
+
+
+@pytest.fixture
+def page():
+    """A page in headless Chromium (Playwright); skips only the test that wants it."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"],
+                                     timeout=patience(30) * 1000)
+        context = browser.new_context()
+        context.set_default_timeout(patience(30) * 1000)
+        pg = context.new_page()
+        pg.errors = []
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        yield pg
+        browser.close()
+
+
+def test_an_edge_dies_its_page_goes_on_at_the_edge_it_named(rig, page):
+    a, b = f"http://127.0.0.1:{rig.edge_a}", f"http://127.0.0.1:{rig.edge_b}"
+    page.goto(f"{a}/page.html")
+    page.wait_for_function("() => window.frames.length >= 50")
+    assert page.evaluate("() => window.cs.bases") == [a, b]  # B from A's /csws.json
+    killed, killed_here = page.evaluate("() => performance.now() / 1000"), time.monotonic()  # page's clock, ours
+    rig.edges["A"].proc.kill()
+    rig.edges["A"].proc.wait()
+    page.wait_for_function("(t) => window.frames.filter(([at]) => at > t).length >= 50", arg=killed)
+    frames = page.evaluate("() => window.frames")
+    times = [killed] + [at for at, _ in frames if at > killed]
+    gap = max(y - x for x, y in zip(times, times[1:]))
+    print(f"the page's longest gap after edge A died: {gap:.3f} s")
+    assert gap < patience(GAP_LIMIT), gap
+    assert page.evaluate("() => window.failovers") == [{"from": a, "to": b}]
+    values = [v for _, v in frames]
+    assert values == sorted(values), "one Csound behind both edges: its count goes on"
+    assert page.errors == []
+    check_cycles(rig, killed_here)
 
 
 async def pushes_until(ws, state: str) -> list[str]:
