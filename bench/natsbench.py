@@ -146,7 +146,7 @@ class Bench:
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)  # Csound's end-of-performance report, edges' goodbye
-        for label, p in self.procs.items():
+        for p in self.procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
@@ -217,7 +217,7 @@ class Bench:
         for g, c in zip(groups, counts):
             received = sorted(x["received"] for x in c)
             result["groups"].append({
-                "where": g.where, "var": g.var, "clients": len(c), "delivered": sum(received) / wall,
+                "where": g.where, "var": g.var, "clients": len(c), "delivered": sum(received) / seconds,
                 "whole": sum(x["gaps"] == 0 and x["backwards"] == 0 and x["bad"] == 0 and not x["closed"] for x in c),
                 "per_s": received[len(received) // 2] / seconds,
                 "gaps": sum(x["gaps"] for x in c), "lost": sum(x["lost"] for x in c)})
