@@ -41,8 +41,8 @@ K_PROCESSES = 2  # load processes per group of k-rate clients
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def piece(port: int) -> str:
-    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {KSMPS}\nnchnls = 1\n0dbfs = 1\n"
+def piece(port: int, ksmps: int = KSMPS) -> str:
+    return (f"<CsoundSynthesizer>\n<CsInstruments>\nsr = {SR}\nksmps = {ksmps}\nnchnls = 1\n0dbfs = 1\n"
             f"instr 1\n  kcount init 0\n  kcount += 1\n  asig upsamp kcount\n  kd websocket {port}, kcount, asig\n"
             f"endin\n</CsInstruments>\n<CsScore>\ni1 0 36000\n</CsScore>\n</CsoundSynthesizer>\n")
 
@@ -230,11 +230,41 @@ def bench_nats(major: str = "6", seconds: float = 5.0, audiences=AUDIENCES) -> d
     print(f"  the cluster alone, {CLUSTER_SUBSCRIBERS} subscribers...", flush=True)
     cluster = [cluster_alone(rate, size, seconds) for rate, size in CLUSTER_LOADS]
     with tempfile.TemporaryDirectory(prefix="csws-bench-nats-") as tmp:
+        print("  Csound alone, no client, without and with NATS...", flush=True)
+        with Cluster(1) as one:
+            alone = {(k, nats): csound_alone(major, k, one.url if nats else None, seconds, Path(tmp))
+                     for k in (KSMPS, 32) for nats in (False, True)}
         with Bench(major, Path(tmp)) as b:
             report = run_phases(b, seconds, audiences)
         report["logs"] = {label: b.log(label) for label in b.procs}  # with the end-of-performance reports
-    report["cluster"] = cluster
+    report["cluster"], report["alone"] = cluster, alone
     return report
+
+
+def csound_alone(major: str, ksmps: int, url: str | None, seconds: float, work: Path) -> float:
+    """Csound's process CPU (s/s) with the bench's piece at `ksmps` and no client, linked to NATS at
+    `url` or not: what publishing every frame costs Csound."""
+    port = free_port()
+    csd = work / f"alone-{ksmps}.csd"
+    csd.write_text(piece(port, ksmps))
+    log = work / f"alone-{ksmps}.log"
+    with open(log, "wb") as out:
+        p = subprocess.Popen([sys.executable, "-m", "csws", "run", "--csound", major, *(["--nats", url] if url else []),
+                              str(csd), "-odac", "-+rtaudio=null", f"-b{ksmps}", f"-B{2 * ksmps}", "-d"],
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+    try:
+        wait_json(f"http://127.0.0.1:{port}/csws.json", has_variables, "Csound", p, log)
+        time.sleep(1.0)  # past the start
+        c0, t0 = cpu_seconds(p.pid), time.monotonic()
+        time.sleep(seconds)
+        return (cpu_seconds(p.pid) - c0) / (time.monotonic() - t0)
+    finally:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 # The cluster's own cost per message, at rates like those of tens of edges: one publisher on server
@@ -331,6 +361,10 @@ def table(report: dict) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     head = ("NATS: one Csound, 3 nats-servers, 2 edges", *(t for t, _ in report["phases"]))
     rows = [(what, *(c[what] for c in columns)) for what in columns[0]]
     blank = [""] * (len(columns) - 1)
+    alone = report["alone"]
+    rows.append(("Csound alone, no client, another run: CPU s/s without NATS / with NATS (1 server, no edge)",
+                 "; ".join(f"ksmps {k} ({SR // k} frames/s a variable): {alone[k, False]:.3f} / {alone[k, True]:.3f}"
+                           for k in (KSMPS, 32)), *blank))
     for c in report["cluster"]:
         total = sum(c["servers"])
         rows.append((f"the cluster alone: {c['rate']}/s of {c['size']} B published on server 0, "
