@@ -13,8 +13,11 @@ and A_CLIENTS a-rate clients on each edge; then the same audiences on Csound's o
 comparison (the same Csound, NATS still on).
 bench/fanload.py counts every frame at every client (whole: no gap, nothing out of order, never
 closed) over the window once all are connected; each process's CPU (utime + stime, /proc) and each
-nats-server's message counts (/varz) are read at the window's two ends.  All of it shares this
-machine's cores with the load generators: the load average is given beside each phase.
+nats-server's message counts (/varz) are read at the window's two ends.  Before that, two shorter
+measurements: the cluster alone (nats-py publisher and subscribers, no csws), for the nats-servers'
+CPU per message; and Csound alone with no client, without and with NATS, at ksmps 480 and 32, for
+what publishing costs Csound.  All of it shares this machine's cores with the load generators: the
+load average is given beside each phase.
 """
 from __future__ import annotations
 
