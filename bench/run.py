@@ -44,7 +44,7 @@ batched writes), built once into .cache/bench-REV (a git worktree and a venv), a
 uvloop's event loop when uvloop is installed.  The clients connect while the variable is quiet;
 frames flow once all are there.
 
-The nats rows (`--only nats`, about 3 minutes; ours only) run one Csound through a 3-server
+The nats rows (`--only nats`, about 2 minutes; ours only) run one Csound through a 3-server
 nats-server cluster to two `csws edge` processes and count every frame at every client of both,
 with each process's CPU, beside the same audience on Csound's own port (bench/natsbench.py).
 
