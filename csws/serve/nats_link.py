@@ -123,6 +123,7 @@ class NatsLink:
 
         async def bye() -> None:
             if nc.is_connected:
+                await self._publish_outbox(None)  # the last wake's frames, then the bye
                 await nc.publish(ns.subject(self.name, ns.BYE), ns.encode_json({"run": self.run}))
                 await nc.flush(timeout=1)
             await nc.close()
@@ -142,61 +143,65 @@ class NatsLink:
     async def _run(self) -> None:
         import nats  # on the I/O thread: Csound's thread never imports it
 
-        async def error(e: Exception) -> None:
-            if not self._up:  # the first connect: retried in the background
-                self._warn("connect", f"cannot reach {', '.join(self.urls)} ({_why(e)}); "
-                                      "retrying, Csound plays on; frames are dropped until then")
-            else:
-                self._warn("error", _why(e))
-
-        async def disconnected() -> None:
-            if self._up:
-                self._warn("lost", "lost the server; reconnecting (frames meanwhile are dropped)")
-
-        async def reconnected() -> None:
-            url = self._nc.connected_url
-            self.server.log(f"csws: port {self.server.port}: NATS: reconnected to "
-                            f"{url.geturl() if url else 'a server'}")
-            await self._describe(force=True)
-
         nc = self._nc = nats.NATS()
-        await nc.connect(
-            servers=self.urls, name=f"csws {self.name}", allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=RECONNECT_WAIT, connect_timeout=CONNECT_TIMEOUT, ping_interval=PING_INTERVAL,
-            max_outstanding_pings=MAX_PINGS, pending_size=PENDING_SIZE, flush_timeout=FLUSH_TIMEOUT,
-            error_cb=error, disconnected_cb=disconnected, reconnected_cb=reconnected)
-        url = nc.connected_url
-        self.server.log(f"csws: port {self.server.port}: on NATS at {url.geturl() if url else self.urls[0]} "
-                        f"as {ns.subject(self.name, '*')}")
-        await nc.subscribe(ns.wildcard(self.name, ns.IN), cb=self._on_in)
-        await nc.subscribe(ns.wildcard(self.name, ns.TALLY), cb=self._on_tally)
-        await nc.subscribe(ns.subject(self.name, ns.SET), cb=self._on_set)
-        await nc.subscribe(ns.subject(self.name, ns.SCORE), cb=self._on_score)
-        await nc.subscribe(ns.subject(self.name, ns.HELLO), cb=self._on_hello)
+        try:
+            await nc.connect(  # retried by nats-py until a server answers
+                servers=self.urls, name=f"csws {self.name}", allow_reconnect=True, max_reconnect_attempts=-1,
+                reconnect_time_wait=RECONNECT_WAIT, connect_timeout=CONNECT_TIMEOUT, ping_interval=PING_INTERVAL,
+                max_outstanding_pings=MAX_PINGS, pending_size=PENDING_SIZE, flush_timeout=FLUSH_TIMEOUT,
+                error_cb=self._on_error, disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected)
+            await nc.subscribe(ns.wildcard(self.name, ns.IN), cb=self._on_in)
+            await nc.subscribe(ns.wildcard(self.name, ns.TALLY), cb=self._on_tally)
+            await nc.subscribe(ns.subject(self.name, ns.SET), cb=self._on_set)
+            await nc.subscribe(ns.subject(self.name, ns.SCORE), cb=self._on_score)
+            await nc.subscribe(ns.subject(self.name, ns.HELLO), cb=self._on_hello)
+        except Exception as e:  # noqa: BLE001 - a URL nats-py cannot use, say: one line, not a traceback
+            self.server.log(f"csws: port {self.server.port}: not on NATS: {_why(e)}", True)
+            return
+        self.server.log(f"csws: port {self.server.port}: on NATS at {_url(nc)} as {ns.subject(self.name, '*')}")
         self._up = True
         self._tasks += [asyncio.ensure_future(self._drain()), asyncio.ensure_future(self._watch()),
                         asyncio.ensure_future(self._poll_channels())]
 
+    async def _on_error(self, e: Exception) -> None:
+        if not self._up:  # the first connect: nats-py retries in the background
+            self._warn("connect", f"cannot reach {', '.join(self.urls)} ({_why(e)}); "
+                                  "retrying, Csound plays on; frames are dropped until then")
+        else:
+            self._warn("error", _why(e))
+
+    async def _on_disconnected(self) -> None:
+        if self._up:
+            self._warn("lost", "lost the server; reconnecting (frames meanwhile are dropped)")
+
+    async def _on_reconnected(self) -> None:
+        self.server.log(f"csws: port {self.server.port}: NATS: reconnected to {_url(self._nc)}")
+        await self._describe(force=True)
+
     async def _drain(self) -> None:
         """Frames from the outbox into nats-py, in order; what it refuses is dropped (counted)."""
-        import nats.errors
-
-        nc = self._nc
         while True:
             await self._ready.wait()
             self._ready.clear()
-            n = 0
-            while self._outbox:
-                subject, frame = self._outbox.popleft()
-                self._queued -= len(frame)
-                try:
-                    await nc.publish(subject, frame)  # appends to its buffer (awaits only when it is full)
-                    self.published += 1
-                except nats.errors.Error:  # its reconnect buffer is full, the frame too big...
-                    self.dropped += 1
-                n += 1
-                if n % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # a long backlog must not hold up the websocket clients
+            await self._publish_outbox(YIELD_EVERY)
+
+    async def _publish_outbox(self, turn: int | None) -> None:
+        """Everything in the outbox into nats-py, letting the loop turn every `turn` frames."""
+        import nats.errors
+
+        nc, n = self._nc, 0
+        while self._outbox:
+            subject, frame = self._outbox.popleft()
+            self._queued -= len(frame)
+            try:
+                await nc.publish(subject, frame)  # appends to its buffer (awaits only when it is full)
+                self.published += 1
+            except nats.errors.Error:  # its reconnect buffer is full, the frame too big...
+                self.dropped += 1
+            n += 1
+            if turn and n % turn == 0:
+                await asyncio.sleep(0)  # a long backlog must not hold up the websocket clients
 
     async def _publish(self, subject: str, payload: bytes, reply: str = "") -> None:
         """A message other than a frame: when it cannot go, the next heartbeat says it again."""
@@ -374,6 +379,11 @@ class NatsLink:
             self._reject("score", f"score: {e}")
             return
         self.received += 1
+
+
+def _url(nc: Client) -> str:
+    url = nc.connected_url
+    return url.geturl() if url else "a server"
 
 
 def _why(e: Exception) -> str:
