@@ -130,6 +130,11 @@ class Listener:
         times = [start] + [at for at, _ in self.frames if at > start]
         return max(b - a for a, b in zip(times, times[1:]))
 
+    def lost(self, start: float) -> int:
+        """Frames that never came after `start` (counts skipped: one Csound, one count)."""
+        values = [v for at, v in self.frames if at > start]
+        return int(sum(b - a - 1 for a, b in zip(values, values[1:]) if b > a))
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(patience(10))
@@ -233,7 +238,8 @@ def test_a_nats_server_dies_under_an_edge(rig):
         rig.edges["A"].wait_for("NATS connection lost")
         flowing(listeners, killed)
         gaps = [li.longest_gap(killed) for li in listeners]
-        print(f"longest gaps after nats-server 1 died: edge A {gaps[0]:.3f} s, edge B {gaps[1]:.3f} s")
+        print(f"longest gaps after nats-server 1 died: edge A {gaps[0]:.3f} s, edge B {gaps[1]:.3f} s; "
+              f"frames lost: {listeners[0].lost(killed)}, {listeners[1].lost(killed)}")
         assert all(g < patience(GAP_LIMIT) for g in gaps), gaps
         assert json_at(rig.edge_a)["edge"]["csound"] == "running"
     finally:
