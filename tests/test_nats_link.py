@@ -145,7 +145,7 @@ def consecutive(values: list[int]) -> bool:
 # ----------------------------------------------------------------- Csound -> NATS
 
 
-def test_every_frame_arrives_in_order_with_no_websocket_client(perform, port, monkeypatch):
+def test_every_frame_arrives_in_order_with_no_websocket_client(perform, port, monkeypatch, tmp_path):
     """k, a, k[] and S frames on out.VAR, every one, in order, bit-exact; i-rate values with the
     describe; describe and hello carry what an edge needs; the counters add up."""
     orc = f"""{RAMP}
@@ -164,6 +164,9 @@ endin"""
         monkeypatch.setenv("CSWS_NATS", cluster.url)
         monkeypatch.setenv("CSWS_NATS_NAME", "linktest")
         monkeypatch.setenv("CSWS_BUFFER_SECONDS", "3")  # the rings ride out a loaded machine's stalls
+        page = tmp_path / "page.csd"  # a .csd page: its text goes with describe, for edges to serve
+        page.write_text("<CsoundSynthesizer><html>é</html></CsoundSynthesizer>")
+        monkeypatch.setenv("CSWS_INDEX_HTML", str(page))
 
         async def main():
             listener = await Listener("linktest").start(cluster.url)
@@ -184,6 +187,7 @@ endin"""
     assert describe["engine"] == {"nchnls": 1, "0dbfs": 1.0}
     assert describe["port"] == port and describe["ksmps"] == KSMPS and "channels" in describe
     assert isinstance(describe["time"], float) and re.fullmatch(r"[0-9a-f]{32}", describe["run"])
+    assert describe["csd"] == page.read_text()
     assert hello["run"] == describe["run"] and hello["variables"] == describe["variables"]
     assert json.loads(listener.of(ns.BYE)[0]) == {"run": describe["run"]}
     assert status["nats"]["connected"] is True and status["nats"]["name"] == "linktest"
@@ -454,3 +458,31 @@ endin"""
     assert len(got) == 10
     assert p.output.count("pip install 'csound-websocket[nats]'") == 1, p.output[-2000:]
     assert "csws.nats" not in p.output
+
+
+def test_two_ports_one_stream_name(perform, port, port2, monkeypatch):
+    """nats_name given to a piece with two ports: the second one's stream is NAME-PORT, said once."""
+    orc = f"""instr 1
+{COUNTER}
+  kecho websocket {port}, kcount
+  kecho2 websocket {port2}, kcount
+endin"""
+    with Cluster(1) as cluster:
+        monkeypatch.setenv("CSWS_NATS", cluster.url)
+        monkeypatch.setenv("CSWS_NATS_NAME", "shared")
+
+        async def main():
+            first = await Listener("shared").start(cluster.url)
+            second = await Listener(f"shared-{port2}").start(cluster.url)
+            p = perform(orc, "i1 0 2")
+            await first.wait(lambda: len(first.counts("kcount")) > 100, "frames of the first port")
+            await second.wait(lambda: len(second.counts("kcount")) > 100, "frames of the second port")
+            await asyncio.to_thread(p.wait, 20)
+            await first.close()
+            await second.close()
+            return p, first, second
+
+        p, first, second = run(main())
+    assert {json.loads(first.of(ns.DESCRIBE)[0])["port"], json.loads(second.of(ns.DESCRIBE)[0])["port"]} \
+        == {port, port2}
+    assert p.output.count("NATS stream name 'shared' is taken") == 1

@@ -44,6 +44,8 @@ CLOSE_TIMEOUT = 0.2  # the most the port's close waits for the bye and nats-py's
 YIELD_EVERY = 256  # frames published between two turns of the loop for everything else
 CHECK_EVERY = 0.1  # seconds between two looks for a changed description
 
+_names: set[str] = set()  # the stream names of this process's links (on the loop only)
+
 
 class NatsLink:
     """A port's link to NATS: publishes its frames and description, takes the edges' input."""
@@ -57,10 +59,15 @@ class NatsLink:
         except ValueError as e:
             server.log(f"csws: port {server.port}: not on NATS: {e}", True)
             return None
+        if name in _names:  # nats_name given, and another port of this process has it already
+            name = ns.check_name(f"{name}-{server.port}")
+            server.log(f"csws: port {server.port}: NATS stream name {settings.nats_name!r} is taken by "
+                       f"another port here; this one is {name!r}", True)
         if importlib.util.find_spec("nats") is None:
             server.log(f"csws: port {server.port}: not on NATS: nats-py is not installed "
                        "(pip install 'csound-websocket[nats]'); websockets are served as usual", True)
             return None
+        _names.add(name)
         link = cls(server, name, [u.strip() for u in settings.nats.split(",") if u.strip()])
         link._tasks.append(asyncio.ensure_future(link._run()))
         return link
@@ -115,6 +122,7 @@ class NatsLink:
 
     async def close(self) -> None:
         """The port closes (the performance, or its last note, ended): say bye, let go (bounded)."""
+        _names.discard(self.name)
         for task in self._tasks:
             task.cancel()
         nc, self._up = self._nc, False
