@@ -2,7 +2,8 @@
 
 A 3-server cluster (bench/natscluster.py) on loopback: Csound (`csws run --nats`) on server 0,
 edge A (`csws edge`, given all three servers, first on server 1) and edge B (server 2).  Then:
-server 1 is killed mid-stream (edge A's NATS client fails over), edge A itself is killed (its
+server 1 is killed mid-stream (edge A's NATS client fails over), or stopped (SIGSTOP: only
+pings can tell a stalled server; edge B's clients must not notice), edge A itself is killed (its
 clients, given [A, B] or only A, go on at B, which A's /csws.json lists in edge.also; so does a
 page served by A), Csound is killed and started again (the edges tell their control sockets
 "gone" then "running"; variable clients keep their sockets).  Every kill is a SIGKILL: no
@@ -41,6 +42,7 @@ KSMPS = 480  # kr 100: frames enough to see a gap, little load on a shared machi
 RT = ["-odac", "-+rtaudio=null", f"-b{KSMPS}", f"-B{2 * KSMPS}", "-d"]
 CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 GAP_LIMIT = 3.0  # seconds a client may go without frames through a fault (NATS reconnects in 0.25 s)
+STALL_LIMIT = 6.0  # seconds an edge's clients may wait while its NATS client finds its server stalled
 CYCLE_LIMIT = 0.5  # seconds: Csound's longest k-cycle (kr 100: 0.01 s) through every fault
 
 # kworst: the longest k-cycle since the first second (start-up), by the real-time clock; kwhen: when
@@ -246,6 +248,26 @@ def test_a_nats_server_dies_under_an_edge(rig):
         for li in listeners:
             li.stop()
     check_cycles(rig, killed)
+
+
+def test_a_nats_server_stalls_under_an_edge(rig):
+    """SIGSTOP: the edge's TCP connection stays up and nothing answers, as behind a dead router;
+    only its pings can tell."""
+    a, b = f"ws://127.0.0.1:{rig.edge_a}", f"ws://127.0.0.1:{rig.edge_b}"
+    listeners = [Listener([a]), Listener([b])]
+    try:
+        flowing(listeners, 0)
+        stalled = time.monotonic()
+        rig.cluster.stop(1)  # edge A's server
+        flowing(listeners, stalled, timeout=STALL_LIMIT + GAP_LIMIT)
+        gaps = [li.longest_gap(stalled) for li in listeners]
+        print(f"longest gaps after nats-server 1 stalled: edge A {gaps[0]:.3f} s, edge B {gaps[1]:.3f} s")
+        assert gaps[0] < patience(STALL_LIMIT) and gaps[1] < patience(GAP_LIMIT), gaps
+    finally:
+        rig.cluster.cont(1)
+        for li in listeners:
+            li.stop()
+    check_cycles(rig, stalled)
 
 
 def test_an_edge_dies_its_clients_go_on_at_the_other(rig):
