@@ -43,7 +43,10 @@ RT = ["-odac", "-+rtaudio=null", f"-b{KSMPS}", f"-B{2 * KSMPS}", "-d"]
 CHROMIUM = os.environ.get("CSWS_CHROMIUM", "/usr/bin/chromium")
 GAP_LIMIT = 3.0  # seconds a client may go without frames through a fault (NATS reconnects in 0.25 s)
 STALL_LIMIT = 6.0  # seconds an edge's clients may wait while its NATS client finds its server stalled
-CYCLE_LIMIT = 0.5  # seconds: Csound's longest k-cycle (kr 100: 0.01 s) through every fault
+# Seconds: Csound's longest k-cycle (kr 100: 0.01 s) through every fault.  A 2-core machine running
+# other tests preempts Csound for a few hundred ms (0.6 s seen at a load of 10); a wait on NATS or an
+# edge would be seconds (as test_nats_link's MAX_GAP).
+CYCLE_LIMIT = 1.0
 
 # kworst: the longest k-cycle since the first second (start-up), by the real-time clock; kwhen: when
 # it ended, in seconds of that clock.
