@@ -14,13 +14,14 @@ import os
 import re
 import socket
 import struct
+import sys
 
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import patience
+from conftest import SOURCE, Performance, free_port, patience
 from wsclient import connect_var, f64, recv_until
 
 
@@ -85,7 +86,7 @@ def report(p, port: int) -> str:
     async def quit():
         ws = await connect_var(port, "kquit")
         await ws.send(np.array([1.0]).tobytes())
-        await ws.wait_closed()  # the instrument ended: close 1001
+        await ws.close()  # (an edge keeps it open when Csound goes: p.wait() is the end)
 
     run(quit())
     assert p.wait() == 0
@@ -98,11 +99,47 @@ def counters(output: str, name: str) -> dict[str, int]:
     return {k: int(v) for k, v in (part.rsplit(" ", 1) for part in m.group(1).split(", "))}
 
 
-@pytest.fixture
-def piece(perform, port):
-    p = perform(orchestra(port), "i1 0 60")
-    p.wait_for(rf"csws: websocket server on ws://127\.0\.0\.1:{port}/")
-    return p
+class AtEdge:
+    """The piece's Csound behind an edge (csws edge, issue 23): what the tests read of a port's
+    performance (its end, its console) is the edge's, whose report has Csound's lines."""
+
+    def __init__(self, csound: Performance, edge: Performance) -> None:
+        self.csound, self.edge = csound, edge
+
+    def wait(self) -> int:
+        rc = self.csound.wait()
+        self.edge.stop()  # the edge reports its counters as it closes
+        return rc
+
+    @property
+    def output(self) -> str:
+        return self.edge.output
+
+
+@pytest.fixture(params=["csound", "edge"])
+def piece(request, perform, port, tmp_path):
+    """The piece served on `port` by Csound itself, or by an edge fed from it through NATS:
+    a bad client must meet the same answer at both, and leave Csound and the others alone."""
+    if request.param == "csound":
+        p = perform(orchestra(port), "i1 0 60")
+        p.wait_for(rf"csws: websocket server on ws://127\.0\.0\.1:{port}/")
+        yield p
+        return
+    pytest.importorskip("nats")
+    sys.path.insert(0, str(SOURCE / "bench"))
+    from natscluster import Cluster
+
+    own = free_port()
+    with Cluster(1) as nats:
+        p = perform(orchestra(own), "i1 0 60", env={"CSWS_NATS": nats.url, "CSWS_NATS_NAME": "piece"})
+        p.wait_for(rf"csws: websocket server on ws://127\.0\.0\.1:{own}/")
+        edge = Performance([sys.executable, "-m", "csws", "edge", "--nats", nats.url, "--port", f"{port}:piece"],
+                           tmp_path / "edge.log")
+        try:
+            edge.wait_for(r"Csound \(piece\) is running")
+            yield AtEdge(p, edge)
+        finally:
+            edge.stop()
 
 
 # ---------------------------------------------------------------- raw websocket, for what clients must not send

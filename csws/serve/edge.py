@@ -191,6 +191,7 @@ class EdgePort(Port):
         self.stray = 0  # frames for variables this edge does not know (yet): before a describe
         self._waking = False
         self._csd: str | None = None  # the temp file holding Csound's .csd (its faces)
+        self._totals: dict[str, dict] = {}  # counters of variables no longer on offer, by name
 
     def csound_api(self) -> RemoteCsoundAPI:
         return self.api
@@ -229,6 +230,8 @@ class EdgePort(Port):
                 var.ring.skip_to_head()  # the old run's frames are history
         names = {s.name for s in specs}
         gone += [table.pop(n) for n in list(table) if n not in names]
+        for var in gone:
+            self._count(var)
         # The crowds' rules as Csound has them (Crowds reads this mapping live).
         self.config.clear()
         for name, rule in combines.items():
@@ -335,6 +338,25 @@ class EdgePort(Port):
                           "nats": self.nats_stats()})
         return body
 
+    def _count(self, var: Variable) -> None:
+        """A variable leaves the table: its counters go on into the edge's report."""
+        acc = self._totals.setdefault(var.spec.name, {"direction": var.spec.direction.label})
+        for k, v in var.counters().items():
+            acc[k] = acc.get(k, 0) + v
+
+    def report(self) -> None:
+        """Each variable's counters at this edge, in the lines Csound's own report has."""
+        for var in self.variables.values():
+            self._count(var)
+        self.variables = {}
+        for name, acc in sorted(self._totals.items()):
+            parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
+            self.log(f"csws: port {self.number} {name} ({acc['direction'].replace('_', ' ')}): {parts}")
+        counts = self.control.counters()
+        if any(counts.values()):
+            self.log(f"csws: port {self.number} csws.control (channels): "
+                     + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
     def close(self) -> None:
         super().close()
         if self._csd is not None:
@@ -358,6 +380,7 @@ class Edge:
         self.ports = [EdgePort(n, name, self.edge_id, self.log, settings, self.publish, also, self.stats)
                       for n, name in ports]
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
 
     def publish(self, subject: str, payload: bytes) -> None:
         """Never awaited by the caller: nats-py appends to its buffer (or refuses, counted)."""
@@ -447,6 +470,8 @@ class Edge:
         self.log(f"csws edge {self.edge_id}: NATS: {e!r}", True)
 
     async def _disconnected(self) -> None:
+        if self._closing:
+            return
         self.log(f"csws edge {self.edge_id}: NATS connection lost; reconnecting", True)
 
     async def _beat(self) -> None:
@@ -458,11 +483,13 @@ class Edge:
                     port.server.crowds.heartbeat()
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         for port in self.ports:
             if port.server is not None:
                 await port.server.close("the edge is closing")
+            port.report()
             port.close()
         if self.nc is not None:
             try:
