@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import REALTIME, Performance, make_csd, patience
+from conftest import REALTIME, SOURCE, Performance, free_port, make_csd, patience
 from csws.protocol import policy
 from wsclient import connect_var, frames
 
@@ -34,6 +34,35 @@ def started(perform, port, env=None, score="i1 0 30", pattern=None):
     p = perform(ORC.format(port=port), score, env=env)
     p.wait_for(pattern or rf"csws: websocket server on ws://(\[[0-9a-f:]+\]|[^:/]+):{port}/")
     return p
+
+
+@pytest.fixture(params=["csound", "edge"])
+def serve(request, perform, tmp_path):
+    """serve(port, env=None) -> the Performance whose console tells: Csound serving the piece on
+    `port` itself, or an edge (csws edge, issue 23) on `port` with the same CSWS_* settings, fed
+    from the Csound through NATS: the same rules must hold at both."""
+    cleanup = []
+
+    def start(port: int, env: dict | None = None) -> Performance:
+        if request.param == "csound":
+            return started(perform, port, env=env)
+        pytest.importorskip("nats")
+        sys.path.insert(0, str(SOURCE / "bench"))
+        from natscluster import Cluster
+
+        nats = Cluster(1).__enter__()
+        cleanup.append(lambda: nats.__exit__(None, None, None))
+        own = free_port()
+        started(perform, own, env={**(env or {}), "CSWS_NATS": nats.url, "CSWS_NATS_NAME": "piece"})
+        edge = Performance([sys.executable, "-m", "csws", "edge", "--nats", nats.url, "--port", f"{port}:piece"],
+                           tmp_path / "edge.log", env={**os.environ, **(env or {})})
+        cleanup.append(edge.stop)
+        edge.wait_for(r"Csound \(piece\) is running")
+        return edge
+
+    yield start
+    for step in reversed(cleanup):
+        step()
 
 
 async def refused(port: int, **kw) -> InvalidStatus:
@@ -136,8 +165,8 @@ def test_listens_on_loopback_only_by_default(perform, port):
     assert local == [f"127.0.0.1:{port}"], out
 
 
-def test_other_site_refused(perform, port):
-    p = started(perform, port)
+def test_other_site_refused(serve, port):
+    p = serve(port)
 
     async def main():
         await connect_var(port, "kcount")  # the server is up
@@ -152,8 +181,8 @@ def test_other_site_refused(perform, port):
     p.wait_for(r"refused a websocket from Origin http://evil\.example .*CSWS_ORIGINS=http://evil\.example")
 
 
-def test_origin_null_refused_with_hint(perform, port):
-    p = started(perform, port)
+def test_origin_null_refused_with_hint(serve, port):
+    p = serve(port)
 
     async def main():
         await connect_var(port, "kcount")
@@ -165,8 +194,8 @@ def test_origin_null_refused_with_hint(perform, port):
     p.wait_for(r"refused a websocket from Origin null: .*CSWS_ORIGINS=null")
 
 
-def test_allowed_origins_accepted(perform, port):
-    started(perform, port, env={"CSWS_ORIGINS": "http://mybox.local:8000, null"})
+def test_allowed_origins_accepted(serve, port):
+    serve(port, env={"CSWS_ORIGINS": "http://mybox.local:8000, null"})
 
     async def main():
         for origin in (None, "http://localhost:3000", "http://127.0.0.1:9", "http://[::1]:8000",
@@ -180,8 +209,8 @@ def test_allowed_origins_accepted(perform, port):
     run(main())
 
 
-def test_token_required_once_set(perform, port):
-    started(perform, port, env={"CSWS_TOKEN": "s3cret"})
+def test_token_required_once_set(serve, port):
+    serve(port, env={"CSWS_TOKEN": "s3cret"})
 
     async def main():
         e = await first_refusal(port)
@@ -210,8 +239,8 @@ def test_no_warning_with_token(perform, port):
     assert "without a token" not in p.output
 
 
-def test_most_clients_per_port(perform, port):
-    started(perform, port, env={"CSWS_MAX_CLIENTS": "2"})
+def test_most_clients_per_port(serve, port):
+    serve(port, env={"CSWS_MAX_CLIENTS": "2"})
 
     async def main():
         a = await connect_var(port, "kcount")
@@ -313,9 +342,9 @@ def test_token_never_leaves_in_an_answer(perform, port, tmp_path):
     assert e.response.status_code == 401
 
 
-def test_host_check_also_with_a_token(perform, port):
+def test_host_check_also_with_a_token(serve, port):
     """A token does not switch the DNS-rebinding check off: the rebound page could use a leaked token."""
-    started(perform, port, env={"CSWS_TOKEN": TOKEN})
+    serve(port, env={"CSWS_TOKEN": TOKEN})
     run(first_refusal(port))
     resp = http_get(port, f"/csws.json?token={TOKEN}", {"Host": f"evil.test:{port}"})
     assert resp.status == 403
