@@ -319,3 +319,34 @@ def test_a_page_at_an_edge_reaches_csound(browser, setup, port):
         assert not errors
     finally:
         context.close()
+
+
+def test_a_flood_on_an_edges_control_socket(setup, port, tmp_path):
+    """A page flooding an edge with channel writes is closed (1008) as at Csound's port; the edge's
+    other clients and Csound carry on, and the next page's write reaches Csound."""
+    from csws.client import connect as client
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    _, a, b = setup
+
+    async def main():
+        k = await connect_var(a, "kcount")
+        ws = await connect(f"ws://127.0.0.1:{a}/", subprotocols=["csws.control"])
+        await ws.recv()  # hello
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(patience(20)):
+                for i in range(20000):
+                    await ws.send(json.dumps({"op": "set", "values": {"slider": 100 + i}}))
+                await ws.recv()
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1008
+        before = f64((await frames(k, 1))[0])[0]
+        await frames(k, 100)
+        after = f64((await frames(k, 1))[0])[0]
+        assert after > before + 50  # Csound plays on, this edge's clients get it
+        async with client(f"ws://127.0.0.1:{a}") as cs:
+            await cs.set_channel("slider", 0.125)
+        await csound_reads(port, 2, 0.125)
+
+    run(main())
+    assert "a page sent more than 1000 requests a second; closed it" in (tmp_path / "edge0.log").read_text()
