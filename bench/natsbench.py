@@ -142,7 +142,8 @@ class Bench:
             port = free_port()
             p = self._spawn(f"edge {label}", [*csws, "edge", "--nats", url, "--port", f"{port}:{self.port}",
                                               "--max-clients", str(most)])
-            wait_json(f"http://127.0.0.1:{port}/csws.json", has_variables, f"edge {label}", p, self.logs[f"edge {label}"])
+            wait_json(f"http://127.0.0.1:{port}/csws.json", has_variables, f"edge {label}", p,
+                      self.logs[f"edge {label}"])
             self.edges[label] = port
 
     def __exit__(self, *exc: object) -> None:
@@ -309,8 +310,8 @@ def cluster_alone(rate: int, size: int, seconds: float) -> dict:
         cpu = [(cpu_seconds(s.proc.pid) - b) / wall for s, b in zip(c.servers, before[0])]
         for nc in (pub, *subs):
             await nc.close()
-        return {"rate": rate, "size": size, "sent": sent / wall, "delivered": sum(got) / wall, "lost": sent * len(subs) - sum(got),
-                "servers": cpu, "here": (time.process_time() - before[1]) / wall, "load": os.getloadavg()[0]}
+        return {"rate": rate, "size": size, "sent": sent / wall, "delivered": sum(got) / wall,
+                "lost": sent * len(subs) - sum(got), "servers": cpu, "here": (time.process_time() - before[1]) / wall, "load": os.getloadavg()[0]}
 
     with Cluster(3) as c:
         return asyncio.run(main(c))
