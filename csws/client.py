@@ -253,7 +253,8 @@ class Client:
     """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`).
 
     Given a list of addresses (edges serving one Csound, or copies of a piece), it uses one at a
-    time, `url`, and moves to the next, round robin, when a socket to it fails or closes abnormally.
+    time, `url`, and moves to the next, round robin, when a socket to it fails or closes abnormally;
+    the peers an edge lists in /csws.json (edge.also) join the list.
     """
 
     def __init__(self, url: Address | Sequence[Address] = DEFAULT_URL, *, token: str | None = None,
@@ -312,7 +313,15 @@ class Client:
         except (ValueError, KeyError, TypeError) as e:
             raise CswsError(f"{shown} is not a csws server's description ({e!r:.80})") from None
         self.info, self.variables = info, variables
+        self._add_urls(info.get("edge"))
         return variables
+
+    def _add_urls(self, edge: Any) -> None:
+        """An edge's peers (/csws.json's edge.also): more addresses to fail over to."""
+        also = edge.get("also") if isinstance(edge, dict) else None
+        for url in also if isinstance(also, list) else ():
+            if isinstance(url, str) and (address := _normalise(url)) not in self.urls:
+                self.urls.append(address)
 
     def _fetch_info(self, base: str) -> bytes:
         """/csws.json of `base` (blocking)."""
