@@ -3,7 +3,7 @@
 Two `csws run` of one piece on two ports stand for two edges of one Csound.  A Python
 subscriber and a page subscribe to a k variable and watch a channel on the first; the first is
 killed (SIGKILL: no close, as a crash or a pulled cable), and both must carry on from the second
-within a bounded time.  Each value says which Csound made it (its port times a million, plus a
+within a bounded time; what they send then reaches the second.  Each value says which Csound made it (its port times a million, plus a
 count), so the gap is measured from the last value of the first to the first of the second.
 Skipped (the page's part) only when Chromium or Playwright is missing.
 """
@@ -19,6 +19,7 @@ from conftest import patience
 from csws.client import connect
 from test_browser import browser, patience_ms, sync_api  # noqa: F401 - the fixture; skips without Chromium
 
+PRINTK2 = r"(?:i1|instr 1:)(?:\s|\x1b\[m)+"  # printk2's line (Csound 6, Csound 7), colour codes and all
 TAG = 1_000_000  # value // TAG: the port of the Csound that made it
 GAP_LIMIT = 3.0  # seconds a client may go without data while it fails over (back-off 0.25 s, then a connect)
 
@@ -33,6 +34,7 @@ instr 1
   ktick += metro(20)
   chnset {port} * {tag} + ktick, "tick"
   kd websocket {port}, kval
+  printk2 kd
 endin
 """
 
@@ -46,6 +48,7 @@ PAGE = """<!DOCTYPE html>
   cs.subscribe("kval", (data) => window.frames.push([performance.now() / 1000, data[0]]));
   cs.control().watch("tick", (v) => window.ticks.push([performance.now() / 1000, v.tick]));
   cs.addEventListener("failover", (e) => window.failovers.push(e.detail));
+  window.cs = cs;
 </script>
 """
 
@@ -69,6 +72,7 @@ class Listener:
         self.frames: list[tuple[float, float]] = []
         self.ticks: list[tuple[float, float]] = []
         self.error: BaseException | None = None
+        self.outbox: list[float] = []  # values to send to kd
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -95,6 +99,8 @@ class Listener:
                 for t in tasks:
                     if t.done():
                         t.result()  # raises what ended it
+                while self.outbox:
+                    await cs.send("kd", self.outbox.pop(0))
                 await asyncio.sleep(0.05)
             for t in tasks:
                 t.cancel()
@@ -148,7 +154,7 @@ def page(browser):
 
 
 def test_kill_the_first_both_clients_carry_on_from_the_second(perform, port, port2, tmp_path, page):
-    a, _b = start(perform, port, tmp_path), start(perform, port2, tmp_path)
+    a, b = start(perform, port, tmp_path), start(perform, port2, tmp_path)
     urls = [f"ws://127.0.0.1:{port}", f"ws://127.0.0.1:{port2}"]
     listener = Listener(urls)
     page.goto(f"http://127.0.0.1:{port}/page.html?urls=" + f'["http://127.0.0.1:{port}","127.0.0.1:{port2}"]')
@@ -158,9 +164,19 @@ def test_kill_the_first_both_clients_carry_on_from_the_second(perform, port, por
             return all(from_port(x, p) >= n for x in (listener.frames, listener.ticks, frames, ticks))
 
         wait("frames and ticks from the first Csound", lambda: flowing(port))
+        # Their senders open on the first Csound...
+        page.evaluate("() => window.cs.send('kd', 1)")
+        listener.outbox.append(2)
+        a.wait_for(PRINTK2 + r"1\.00000")
+        a.wait_for(PRINTK2 + r"2\.00000")
         a.proc.kill()  # no close handshake: the sockets just drop
         a.proc.wait()
         wait("frames and ticks from the second Csound", lambda: flowing(port2, 5))
+        # ... and go on at the second.
+        page.evaluate("() => window.cs.send('kd', 3)")
+        b.wait_for(PRINTK2 + r"3\.00000")
+        listener.outbox.append(4)
+        b.wait_for(PRINTK2 + r"4\.00000")
         frames, ticks = page_data(page)
         gaps = {"python kval": gap(listener.frames, port, port2), "python tick": gap(listener.ticks, port, port2),
                 "page kval": gap(frames, port, port2), "page tick": gap(ticks, port, port2)}
