@@ -31,7 +31,7 @@ import random
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Generic, Self, TypeVar, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -58,8 +58,12 @@ MAX_FRAMES = 4096  # the server's limit on ?frames=M
 OPEN_TIMEOUT = 10.0  # seconds for /csws.json or a websocket handshake
 QUEUE_SECONDS = 0.25  # messages a slow reader may have waiting here, like the server's own ring
 RETRY_MIN, RETRY_MAX = 0.25, 5.0  # reconnect back-off, seconds (as csws.js)
+# Closes that say "this server is going or gone": the next address of a list is tried.  1008 (a bad
+# request) and 1009 (too big) would be the same anywhere; 1000 is a close that was meant.
+FAILOVER_CODES = frozenset({1001, 1006, 1011, 1012, 1013})
 
 Frame = Union[float, np.ndarray, str]
+Address = Union[str, int]  # ws://host:port, host:port, or a port on 127.0.0.1
 ChannelValue = Union[float, str]
 T = TypeVar("T")
 
@@ -181,6 +185,14 @@ def _normalise(url: str | int) -> str:
     return {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme.lower()) + "://" + rest
 
 
+def _addresses(url: Address | Sequence[Address]) -> list[str]:
+    """The ws[s]:// URLs of one address or of a list of them (a client fails over along it)."""
+    given = [url] if isinstance(url, (str, int)) else list(url)
+    if not given:
+        raise ValueError("url: give an address, or a list of at least one")
+    return [_normalise(u) for u in given]
+
+
 def _with_query(url: str, path: str, options: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
@@ -238,19 +250,25 @@ def _closed(name: str, e: ConnectionClosed) -> Closed:
 
 
 class Client:
-    """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`)."""
+    """A connection to one csws port.  Use `async with connect(...)` (or `await connect(...)`).
 
-    def __init__(self, url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
-                 reconnect: bool = False) -> None:
+    Given a list of addresses (edges serving one Csound, or copies of a piece), it uses one at a
+    time, `url`, and moves to the next, round robin, when a socket to it fails or closes abnormally;
+    the peers an edge lists in /csws.json (edge.also) join the list.
+    """
+
+    def __init__(self, url: Address | Sequence[Address] = DEFAULT_URL, *, token: str | None = None,
+                 dtype: str = "float64", reconnect: bool = False) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype={dtype!r}: use float64 or float32")
-        self.url = _normalise(url)
+        self.urls = _addresses(url)  # one token for them all
+        self.url = self.urls[0]  # the one in use
         self.token = token
         self.dtype = dtype
         self.reconnect = reconnect
         self.info: dict[str, Any] = {}  # /csws.json as last read
         self.variables: dict[str, Variable] = {}
-        self._senders: dict[str, ClientConnection] = {}
+        self._senders: dict[str, tuple[ClientConnection, str]] = {}  # name -> (socket, its address)
         self._subscriptions: set[Subscription] = set()
         self._control: _Control | None = None  # opened on first use
         self._control_lock = asyncio.Lock()  # so that concurrent first uses open one socket
@@ -264,33 +282,59 @@ class Client:
     def ksmps(self) -> int:
         return self.info["ksmps"]
 
-    def _ws_url(self, options: dict[str, str]) -> str:
-        return _with_query(self.url, "/", {**({"token": self.token} if self.token else {}), **options})
+    def _failed(self, base: str) -> None:
+        """A socket to `base` failed: if that is the address in use, the next one is from now on."""
+        if base == self.url and len(self.urls) > 1:
+            self.url = self.urls[(self.urls.index(base) + 1) % len(self.urls)]
+
+    def _closed_at(self, base: str, e: ConnectionClosed) -> None:
+        if (e.rcvd.code if e.rcvd is not None else 1006) in FAILOVER_CODES:
+            self._failed(base)
+
+    def _ws_url(self, base: str, options: dict[str, str]) -> str:
+        return _with_query(base, "/", {**({"token": self.token} if self.token else {}), **options})
 
     async def refresh(self) -> dict[str, Variable]:
-        """Read /csws.json again: variables come and go with their instruments."""
-        url = _with_query(self.url.replace("ws", "http", 1), "/csws.json",
-                          {"token": self.token} if self.token else {})
-        shown = url.split("?", 1)[0]  # never print a token
-
-        def fetch() -> bytes:
+        """Read /csws.json again: variables come and go with their instruments.  With a list of
+        addresses, those that do not answer are passed over (Unreachable if none does)."""
+        for tried in range(len(self.urls)):
+            base = self.url
             try:
-                with urllib.request.urlopen(url, timeout=OPEN_TIMEOUT) as r:
-                    return r.read()
-            except urllib.error.HTTPError as e:
-                raise Refused(shown, e.code, e.read().decode("utf-8", "replace")) from None
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise Unreachable(f"no csws server at {self.url} ({reason}): is the piece running?") from None
-
-        body = await asyncio.to_thread(fetch)
+                body = await asyncio.to_thread(self._fetch_info, base)
+                break
+            except Unreachable:
+                self._failed(base)
+                if tried == len(self.urls) - 1:
+                    raise
+        shown = f"{base.replace('ws', 'http', 1)}/csws.json"
         try:
             info = json.loads(body)
             variables = {v["name"]: Variable.from_json(v) for v in info["variables"]}
         except (ValueError, KeyError, TypeError) as e:
             raise CswsError(f"{shown} is not a csws server's description ({e!r:.80})") from None
         self.info, self.variables = info, variables
+        self._add_urls(info.get("edge"))
         return variables
+
+    def _add_urls(self, edge: Any) -> None:
+        """An edge's peers (/csws.json's edge.also): more addresses to fail over to."""
+        also = edge.get("also") if isinstance(edge, dict) else None
+        for url in also if isinstance(also, list) else ():
+            if isinstance(url, str) and (address := _normalise(url)) not in self.urls:
+                self.urls.append(address)
+
+    def _fetch_info(self, base: str) -> bytes:
+        """/csws.json of `base` (blocking)."""
+        url = _with_query(base.replace("ws", "http", 1), "/csws.json", {"token": self.token} if self.token else {})
+        shown = url.split("?", 1)[0]  # never print a token
+        try:
+            with urllib.request.urlopen(url, timeout=OPEN_TIMEOUT) as r:
+                return r.read()
+        except urllib.error.HTTPError as e:
+            raise Refused(shown, e.code, e.read().decode("utf-8", "replace")) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise Unreachable(f"no csws server at {base} ({reason}): is the piece running?") from None
 
     async def variable(self, name: str) -> Variable:
         """What /csws.json says of `name` (read again if not known yet); CswsError if not on offer."""
@@ -300,21 +344,25 @@ class Client:
             raise CswsError(f"{name} is not on offer at {self.url}; on offer: {offer}")
         return var
 
-    async def _open(self, name: str, direction: str | None, options: dict[str, str],
+    async def _open(self, base: str, name: str, direction: str | None, options: dict[str, str],
                     queue: int = 16) -> ClientConnection:
-        """The websocket to one variable going `direction` ("to_web": we receive; the server
-        closes the other way round with 1008), or to the control socket (direction None);
-        Refused / Unreachable with the server's words."""
-        url = self._ws_url({**({"direction": direction} if direction else {}), **options})
+        """The websocket at `base` to one variable going `direction` ("to_web": we receive; the
+        server closes the other way round with 1008), or to the control socket (direction None);
+        Refused / Unreachable with the server's words.  A server that is not there or is
+        overloaded (5xx) moves the client to its next address."""
+        url = self._ws_url(base, {**({"direction": direction} if direction else {}), **options})
         try:
             return await ws_connect(url, subprotocols=[name], compression=None, open_timeout=OPEN_TIMEOUT,
                                     max_size=None, max_queue=queue, close_timeout=1.0)
         except InvalidStatus as e:
+            if e.response.status_code >= 500:
+                self._failed(base)
             body = e.response.body.decode("utf-8", "replace") if e.response.body else ""
-            raise Refused(f"{self.url} ({name})", e.response.status_code, body) from None
+            raise Refused(f"{base} ({name})", e.response.status_code, body) from None
         except (OSError, TimeoutError, InvalidHandshake) as e:
             # InvalidHandshake: a server going down mid-handshake, or not a websocket server at all.
-            raise Unreachable(f"no csws server at {self.url} ({str(e) or 'no answer in time'}): "
+            self._failed(base)
+            raise Unreachable(f"no csws server at {base} ({str(e) or 'no answer in time'}): "
                               "is the piece running?") from None
 
     def subscribe(self, name: str, *, frames: int = 1, dtype: str | None = None, codec: str = "pcm",
@@ -397,19 +445,21 @@ class Client:
             raise ValueError(f"{name} goes from Csound to the web: subscribe to it, it takes nothing")
         return var
 
-    async def _sender(self, name: str) -> ClientConnection:
-        ws = self._senders.get(name)
-        if ws is None:
-            ws = self._senders[name] = await self._open(name, "from_web", {})
-        return ws
+    async def _sender(self, name: str) -> tuple[ClientConnection, str]:
+        sender = self._senders.get(name)
+        if sender is None:
+            base = self.url
+            sender = self._senders[name] = (await self._open(base, name, "from_web", {}), base)
+        return sender
 
     async def _send(self, name: str, message: bytes | str) -> None:
         for again in (False, True):
-            ws = await self._sender(name)
+            ws, base = await self._sender(name)
             try:
                 return await ws.send(message)
             except ConnectionClosed as e:
                 del self._senders[name]
+                self._closed_at(base, e)
                 # With reconnect, open once more: the instrument may have started again.
                 if not self.reconnect or again:
                     raise _closed(name, e) from None
@@ -419,7 +469,10 @@ class Client:
     async def _control_socket(self) -> _Control:
         async with self._control_lock:
             if self._control is None or self._control.lost is not None:
-                ws = await self._open(CONTROL, None, {})
+                if self._control is not None:
+                    self._closed_at(self._control.base, self._control.lost)
+                base = self.url
+                ws = await self._open(base, CONTROL, None, {})
                 try:
                     async with asyncio.timeout(OPEN_TIMEOUT):
                         hello = json.loads(await ws.recv())
@@ -429,9 +482,9 @@ class Client:
                     raise _closed(CONTROL, e) from None
                 except (ValueError, TimeoutError) as e:
                     await ws.close()
-                    raise CswsError(f"{self.url} ({CONTROL}) did not greet as a csws control socket ({e!r:.80})") \
+                    raise CswsError(f"{base} ({CONTROL}) did not greet as a csws control socket ({e!r:.80})") \
                         from None
-                self._control = _Control(ws)
+                self._control = _Control(ws, base)
             return self._control
 
     async def control(self, op: str, **fields: Any) -> Any:
@@ -498,7 +551,7 @@ class Client:
         self._watches.clear()
         control, self._control = self._control, None
         await asyncio.gather(*(s.close() for s in list(self._subscriptions)),
-                             *(ws.close() for ws in self._senders.values()),
+                             *(ws.close() for ws, _ in self._senders.values()),
                              *([control.close()] if control is not None else []))
         self._senders.clear()
 
@@ -546,6 +599,7 @@ class Subscription:
         self._lost = 0  # by decoders of earlier connections
         self.variable: Variable | None = None
         self._ws: ClientConnection | None = None
+        self._base = client.url  # where _ws is open
         self._closed = False
 
     async def _connect(self) -> ClientConnection:
@@ -558,7 +612,8 @@ class Subscription:
             try:
                 kr = client.sr / client.ksmps
                 queue = max(16, int(QUEUE_SECONDS * kr / self.frames))
-                ws = await client._open(self.name, "to_web", options, queue)
+                self._base = client.url
+                ws = await client._open(self._base, self.name, "to_web", options, queue)
                 break
             except (Unreachable, Refused) as e:
                 # 400: not on offer (yet); 503: too many clients.  401/403 will not change.
@@ -593,6 +648,7 @@ class Subscription:
                 self._ws = None
                 if self._closed:
                     break
+                self.client._closed_at(self._base, e)
                 if not self.client.reconnect:
                     self._closed = True
                     raise _closed(self.name, e) from None
@@ -658,8 +714,9 @@ class _Control:
     """A client's one control socket: requests matched to their answers by id, and the
     server's `values` pushes handed to every watch on it."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, base: str) -> None:
         self.ws = ws
+        self.base = base  # the client's address it is open at
         self.lost: ConnectionClosed | None = None  # set when the socket is gone
         self.watches: set[Watch] = set()
         self._ids = itertools.count(1)
@@ -838,14 +895,16 @@ class Watch:
         await self.close()
 
 
-def connect(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
-            reconnect: bool = False) -> Client:
+def connect(url: Address | Sequence[Address] = DEFAULT_URL, *, token: str | None = None,
+            dtype: str = "float64", reconnect: bool = False) -> Client:
     """A client for the port at `url`: `async with connect() as cs` (or `cs = await connect()`).
 
-    `url`: ws://host:port (also host:port, or a port number on 127.0.0.1).  `token`: the
-    server's CSWS_TOKEN.  `dtype`: float64 (Csound's values exactly) or float32, the
-    default for subscribe().  `reconnect`: subscriptions reopen with back-off when closed
-    (the instrument ended, the piece restarted) instead of raising Closed.
+    `url`: ws://host:port (also host:port, or a port number on 127.0.0.1), or a list of them
+    (edges of one Csound): one is used at a time, and a socket that fails or closes abnormally
+    moves the client to the next, round robin.  `token`: the server's CSWS_TOKEN (the same
+    for every address).  `dtype`: float64 (Csound's values exactly) or float32, the default for
+    subscribe().  `reconnect`: subscriptions and watches reopen with back-off when closed (the
+    instrument ended, the piece restarted, a server of the list went away) instead of raising Closed.
     """
     return Client(url, token=token, dtype=dtype, reconnect=reconnect)
 
@@ -1010,8 +1069,8 @@ class SyncClient:
         self.close()
 
 
-def connect_sync(url: str | int = DEFAULT_URL, *, token: str | None = None, dtype: str = "float64",
-                 reconnect: bool = False) -> SyncClient:
+def connect_sync(url: Address | Sequence[Address] = DEFAULT_URL, *, token: str | None = None,
+                 dtype: str = "float64", reconnect: bool = False) -> SyncClient:
     """connect() for blocking code: `with connect_sync() as cs: for v in cs.subscribe("klfo"): ...`
 
     The client's event loop runs in a thread of its own, so this works in scripts and in

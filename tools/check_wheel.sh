@@ -86,10 +86,10 @@ assert not any(n.startswith("csound_websocket.libs/") for n in names), "auditwhe
 print("    wheel: plugins for Csound 6 and 7, LICENSE and License-Expression present; no grafted libraries")
 EOF
 
-step "fresh venv $work/venv, pip install the repaired wheel with [test,csound,opus]"
+step "fresh venv $work/venv, pip install the repaired wheel with [test,csound,opus,nats]"
 "$PY" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
-"$work/venv/bin/python" -m pip install -q "${repaired}[test,csound,opus]"
+"$work/venv/bin/python" -m pip install -q "${repaired}[test,csound,opus,nats]"
 installed=$(cd "$work" && "$work/venv/bin/python" -c 'import csws; print(csws.plugin_path())')
 case "$installed" in "$work/venv/"*) ;; *) fail "csws imported from $installed, not the fresh venv";; esac
 step "installed plugin: $installed"

@@ -94,12 +94,20 @@ export interface ClientEventMap {
   close: CustomEvent<{ name: string; code: number; reason: string }>;
   error: CustomEvent<ErrorDetail>;
   info: CustomEvent<ServerInfo>;
+  /** The client moved to the next of its bases. */
+  failover: CustomEvent<{ from: string; to: string }>;
 }
 
 export declare class Client extends EventTarget {
-  constructor(base?: string, options?: ClientOptions);
-  /** The server's http(s) base URL. */
+  constructor(base?: string | string[], options?: ClientOptions);
+  /** The server's http(s) base URL: the one in use, of `bases`. */
   readonly base: string;
+  /**
+   * Every base the client may use, the given ones and those of /csws.json's edge.also: a socket
+   * that fails or closes abnormally (1001, 1006, 1011, 1012, 1013) moves the client to the next,
+   * round robin (event "failover", detail {from, to}).
+   */
+  readonly bases: string[];
   readonly options: Required<ClientOptions>;
   /** The token this client adds to its URLs (?token=), or null. */
   readonly token: string | null;
@@ -127,8 +135,11 @@ export declare class Client extends EventTarget {
     options?: boolean | AddEventListenerOptions): void;
 }
 
-/** A client for the server at base: "http://127.0.0.1:8888", "ws://...", "host:port"; default the page's origin. */
-export declare function connect(base?: string, options?: ClientOptions): Client;
+/**
+ * A client for the server at base: "http://127.0.0.1:8888", "ws://...", "host:port"; default the page's origin.
+ * A list of bases (edges of one Csound): the client fails over along it, round robin.
+ */
+export declare function connect(base?: string | string[], options?: ClientOptions): Client;
 export default connect;
 
 /** An interleaved a-rate array message -> one Float64Array per element. */

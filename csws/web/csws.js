@@ -53,6 +53,36 @@ function wsURL(base) {
   return base.replace(/^http(s?):/i, "ws$1:") + "/";
 }
 
+// Closes that say "this server is going or gone" (1006 is also a socket that could not open): a
+// client given several bases moves to the next.  1008 (refused for what was asked) stops, and a
+// close that was meant (1000) or a message too big (1009) would be the same anywhere.
+const FAILOVER_CODES = new Set([1001, 1006, 1011, 1012, 1013]);
+
+/**
+ * Client.control()'s socket: a CswsControl that reopens at the client's base in use, and moves the
+ * client on when its socket fails or closes abnormally.
+ */
+class FailoverControl extends CswsControl {
+  constructor(client, options) {
+    super(client.base, options);
+    this._client = client;
+    this._closeCode = null; // of the socket that closed last, if it had opened
+    this.addEventListener("close", (ev) => { this._closeCode = ev.detail.code; });
+  }
+
+  _open() {
+    if (this._client) this.base = this._client.base; // undefined in super(): the client's base then
+    super._open();
+  }
+
+  _retry() {
+    const code = this._closeCode ?? 1006; // null: it never opened
+    this._closeCode = null;
+    if (this._client && FAILOVER_CODES.has(code)) this._client._failed(this.base);
+    super._retry();
+  }
+}
+
 
 /**
  * One websocket to one variable, reopened with back-off until closed.
@@ -82,11 +112,14 @@ class Link {
   open() {
     this.timer = null;
     if (this.closed) return;
+    const base = this.client.base;
+    this.base = base; // where this socket goes: the client's base in use now
     let ws;
     try {
-      ws = new WebSocket(this.client._url(wsURL(this.client.base), this.query), this.name);
+      ws = new WebSocket(this.client._url(wsURL(base), this.query), this.name);
     } catch (e) {
       this.client._error(this.name, `cannot open a websocket: ${e.message || e}`, e);
+      this.client._failed(base);
       this.retry();
       return;
     }
@@ -113,6 +146,7 @@ class Link {
         this.client._error(this.name, ev.reason || `${this.name} refused this client (1008)`);
         return;
       }
+      if (FAILOVER_CODES.has(ev.code)) this.client._failed(base);
       this.retry();
     };
     this.ws = ws;
@@ -238,13 +272,20 @@ export function interleave(channels) {
   return out;
 }
 
-/** A connection to one csws server (one port): subscribe to and send variables. */
+/**
+ * A connection to one csws server (one port): subscribe to and send variables.  Given a list of
+ * bases (edges of one Csound), it uses one at a time and moves to the next, round robin, when a
+ * socket fails or closes abnormally; /csws.json's edge.also adds an edge's peers to the list.
+ */
 export class Client extends EventTarget {
   constructor(base, options) {
     super();
-    this.base = httpBase(base);
+    const given = Array.isArray(base) ? base : [base];
+    this.bases = [...new Set((given.length ? given : [undefined]).map(httpBase))];
+    this.base = this.bases[0]; // the one in use
     this.options = { ...DEFAULTS, ...(options || {}) };
-    this.token = this.options.token ?? pageToken(this.base);
+    // One token for every base: the given one, or that of the page if it is one of them.
+    this.token = this.options.token ?? (this.bases.map(pageToken).find((t) => t) || null);
     this.subscriptions = new Set();
     this.senders = new Map(); // name -> { link, queue }
     this.myfltBytes = 8;
@@ -257,7 +298,7 @@ export class Client extends EventTarget {
   control() {
     if (this._control === null) {
       const { reconnect, minDelay, maxDelay } = this.options;
-      this._control = new CswsControl(this.base, { token: this.token, reconnect, minDelay, maxDelay });
+      this._control = new FailoverControl(this, { token: this.token, reconnect, minDelay, maxDelay });
     }
     return this._control;
   }
@@ -265,22 +306,27 @@ export class Client extends EventTarget {
   /** /csws.json: what the server offers.  Cached; refresh=true fetches it again. */
   info(refresh = false) {
     if (this._info === null || refresh) {
-      const p = fetch(this._url(this.base + "/csws.json"), { cache: "no-store" })
+      const base = this.base;
+      const p = fetch(this._url(base + "/csws.json"), { cache: "no-store" })
         .then((r) => {
           if (r.status === 401) {
-            throw new Error(`${this.base} wants a token: open the page with ?token=... or pass connect(base, { token })`);
+            throw new Error(`${base} wants a token: open the page with ?token=... or pass connect(base, { token })`);
           }
-          if (!r.ok) throw new Error(`${this.base}/csws.json: HTTP ${r.status}`);
+          if (!r.ok) throw new Error(`${base}/csws.json: HTTP ${r.status}`);
           return r.json();
+        }, (e) => {
+          this._failed(base); // not there: the sockets open at the next base
+          throw e;
         })
         .then((info) => {
           this.myfltBytes = info.myflt_bytes || 8;
+          this._addBases(info.edge && info.edge.also);
           this._emit("info", info);
           return info;
         });
       p.catch((e) => {
         if (this._info === p) this._info = null; // try again next time
-        this._unreachable(null, `cannot read ${this.base}/csws.json`, e.message || String(e), e);
+        this._unreachable(null, `cannot read ${base}/csws.json`, e.message || String(e), e);
       });
       this._info = p;
     }
@@ -481,6 +527,23 @@ export class Client extends EventTarget {
       );
     }
     return sender;
+  }
+
+  // A socket to `base` failed or closed abnormally: if that is the base in use, the next one is.
+  _failed(base) {
+    if (base !== this.base || this.bases.length < 2) return;
+    this.base = this.bases[(this.bases.indexOf(base) + 1) % this.bases.length];
+    this._info = null; // the new server's, when next asked
+    this._emit("failover", { from: base, to: this.base });
+  }
+
+  // An edge's peers (/csws.json's edge.also): more bases to fail over to.
+  _addBases(urls) {
+    if (!Array.isArray(urls)) return;
+    for (const url of urls) {
+      const base = httpBase(url);
+      if (!this.bases.includes(base)) this.bases.push(base);
+    }
   }
 
   _encode(value) {
@@ -731,7 +794,7 @@ class Capture {
 }
 
 
-/** A client for the server at base (default: the page's own origin). */
+/** A client for the server at base (default: the page's own origin), or for a list of bases it fails over along. */
 export function connect(base, options) {
   return new Client(base, options);
 }
