@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
+    from csws.bridge.csound_api import CsoundAPI
     from csws.bridge.port import Variable
     from csws.serve.server import PortServer
 
@@ -44,6 +45,7 @@ CLOSE_TIMEOUT = 0.2  # the most the port's close waits for the bye and nats-py's
 YIELD_EVERY = 256  # frames published between two turns of the loop for everything else
 CHECK_EVERY = 0.1  # seconds between two looks for a changed description
 
+_UNSEEN = object()  # a channel's value before its first look
 _names: set[str] = set()  # the stream names of this process's links (on the loop only)
 
 
@@ -223,7 +225,7 @@ class NatsLink:
     # ---- Csound -> edges: description, i-rate values, channels ----
 
     def _description(self) -> tuple[dict, bytes]:
-        """server.describe() without what changes all the time, and the i-rate values' messages."""
+        """server.describe() without its "nats" (counters change all the time), and its JSON."""
         d = self.server.describe()
         d.pop("nats", None)
         return d, ns.encode_json(d)
@@ -241,14 +243,16 @@ class NatsLink:
         extra = {"csd": self._csd} if self._csd is not None else {}
         return ns.encode_json({**d, "run": self.run, "engine": engine, "time": now, **extra})
 
-    def _api(self):
+    def _api(self) -> CsoundAPI | None:
+        """Csound's API, or None while it is not there (ending, or not loadable here)."""
         try:
             return self.server.control.api
         except Ended:
             return None
 
     async def _describe(self, force: bool = False) -> None:
-        """Publish the description if it changed (or force), with the i-rate values and all channels."""
+        """Publish the description if it changed (or force), then the i-rate variables' values and
+        every channel's (a late edge has them within a heartbeat)."""
         d, key = self._description()
         if not force and key == self._described:
             return
@@ -261,7 +265,7 @@ class NatsLink:
                 if first is not None:
                     data = first.encode() if isinstance(first, str) else bytes(first)
                     await self._publish(ns.subject(self.name, ns.OUT, var.spec.name), data)
-        if self._values:  # a late edge has every channel's value within a heartbeat
+        if self._values:
             await self._publish(ns.subject(self.name, ns.CHAN), ns.encode_values(self._values))
 
     async def _watch(self) -> None:
@@ -289,8 +293,8 @@ class NatsLink:
                 changed = {}
                 for name, ch in control.channels.items():
                     v = api.get(ch)
-                    old = values.get(name, changed)  # (a value no channel holds: first sight)
-                    if old is changed or not (old == v or (old != old and v != v)):
+                    old = values.get(name, _UNSEEN)
+                    if old is _UNSEEN or not (old == v or (old != old and v != v)):  # a nan stays a nan
                         values[name] = changed[name] = v
             except Ended:
                 continue
