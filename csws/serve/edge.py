@@ -190,6 +190,7 @@ class EdgePort(Port):
         self.run: str | None = None
         self.stray = 0  # frames for variables this edge does not know (yet): before a describe
         self._waking = False
+        self._unread: dict[Variable, int] = {}  # frames written since the last fan-out
         self._csd: str | None = None  # the temp file holding Csound's .csd (its faces)
         self._totals: dict[str, dict] = {}  # counters of variables no longer on offer, by name
 
@@ -294,12 +295,17 @@ class EdgePort(Port):
             var.dropped += 1
             return
         var.ring.write(payload)
-        if not self._waking:
+        unread = self._unread[var] = self._unread.get(var, 0) + 1
+        if unread * 2 >= var.ring.nslots:
+            # nats-py hands a burst over without yielding to the loop: fan out before the ring laps.
+            self._wake()
+        elif not self._waking:
             self._waking = True
             asyncio.get_running_loop().call_soon(self._wake)
 
     def _wake(self) -> None:
         self._waking = False
+        self._unread.clear()
         if self.server is not None:
             self.server._on_wake()
 
@@ -413,7 +419,9 @@ class Edge:
             try:
                 self.nc = await nats.connect(
                     servers=self.servers, name=f"csws edge {self.edge_id}", allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=2,
+                    max_reconnect_attempts=-1, reconnect_time_wait=0.25, connect_timeout=1,
+                    # A stalled server (SIGSTOP) keeps the connection open: pings notice it in ~3 s.
+                    ping_interval=1, max_outstanding_pings=2,
                     pending_size=1 << 20, reconnected_cb=self._hello_all, error_cb=self._error,
                     disconnected_cb=self._disconnected)
                 break
