@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--tls-cert", metavar="FILE", help="serve https and wss with this PEM certificate")
     p_run.add_argument("--tls-key", metavar="FILE", help="the certificate's key (default: in the same file)")
     p_run.add_argument("--nats", metavar="URL[,URL]",
-                       help="also publish the piece's ports on these NATS servers, for csws edge (docs/nats.md)")
+                       help="also publish the piece's ports on these NATS servers, for csws edge (docs/protocol.md, NATS)")
     p_run.add_argument("--nats-name", metavar="NAME", help="the ports' stream name on NATS (default: the port number)")
     p_run.add_argument("csound_args", nargs=argparse.REMAINDER, help="piece.csd [csound options]")
     p_demo = sub.add_parser("demo", help="run a bundled synth and serve its web page (http://127.0.0.1:8888/)")
