@@ -48,7 +48,7 @@ class Settings:
     # Orchestra code from pages (the control socket's orc and eval): 1 allows it, on a loopback
     # port or one with a token (docs/security.md).
     allow_code: int = 0  # CSWS_ALLOW_CODE
-    # NATS (csws/serve/nats_link.py, docs/nats.md): comma-separated server URLs ("": off), and the
+    # NATS (csws/serve/nats_link.py, docs/protocol.md): comma-separated server URLs ("": off), and the
     # port's stream name in subjects ("": the port number).
     nats: str = ""  # CSWS_NATS
     nats_name: str = ""  # CSWS_NATS_NAME
