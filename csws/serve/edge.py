@@ -83,7 +83,8 @@ class RemoteCsoundAPI:
         self._running()
         value = str(value) if channel.type == "string" else float(value)
         self.values[channel.name] = value
-        self._port.publish(subjects.subject(self._port.name, subjects.SET), subjects.encode_values({channel.name: value}))
+        self._port.publish(subjects.subject(self._port.name, subjects.SET),
+                           subjects.encode_values({channel.name: value}))
 
     def check_fits(self, channel: Channel, value: float | str) -> None:
         """Csound checks a string's room itself (and warns): an edge cannot know it."""
