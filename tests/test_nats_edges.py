@@ -350,3 +350,29 @@ def test_a_flood_on_an_edges_control_socket(setup, port, tmp_path):
 
     run(main())
     assert "a page sent more than 1000 requests a second; closed it" in (tmp_path / "edge0.log").read_text()
+
+
+def test_a_csds_own_page_at_an_edge(tmp_path, port, cluster, edge):
+    """A .csd's <html> (its faces): the edge serves the same page as Csound's port."""
+    import os
+
+    from conftest import REALTIME, make_csd
+
+    page = "<html>\n<head><title>from the csd</title></head>\n<body><p id=x>at the edge</p></body>\n</html>"
+    csd = tmp_path / "piece.csd"
+    csd.write_text(make_csd(f"instr 1\n  kone = 1\n  kd websocket {port}, kone\nendin", "i1 0 60") + page + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CSWS_INDEX_HTML", "CSWS_STATIC_DIR")}
+    p = Performance([sys.executable, "-m", "csws", "run", "--nats", cluster.urls[0], "--nats-name", "page",
+                     str(csd), *REALTIME], tmp_path / "csound.log", env=env)
+    try:
+        p.wait_for("websocket server on")
+        a = free_ports(1)[0]
+        edge(1, (a, "page"))
+
+        def root(n: int) -> bytes:
+            with urllib.request.urlopen(f"http://127.0.0.1:{n}/", timeout=patience(10)) as r:
+                return r.read()
+
+        assert b"at the edge" in root(a) and root(a) == root(port)
+    finally:
+        p.stop()
