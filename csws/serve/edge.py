@@ -28,6 +28,7 @@ from csws import __version__
 from csws.bridge.csound_api import INPUT, OUTPUT, Channel, Ended
 from csws.bridge.port import Port, Variable
 from csws.protocol import control as control_protocol
+from csws.protocol import policy
 from csws.protocol import nats_subjects as subjects
 from csws.protocol.combine import Crowd
 from csws.protocol.settings import Settings
@@ -35,7 +36,7 @@ from csws.protocol.variables import MAX_STRING, MYFLT_BYTES, Direction, Kind, Va
 from csws.serve import opus
 from csws.serve.control import Control
 from csws.serve.crowd import Crowds
-from csws.serve.server import PortServer
+from csws.serve.server import WARN_INTERVAL, PortServer
 
 WAITING, RUNNING, GONE = "waiting", "running", "gone"  # Csound as an edge sees it
 NO_CODE = "orchestra code is not taken through an edge: send it to Csound's own port"
@@ -388,6 +389,7 @@ class Edge:
                       for n, name in ports]
         self._tasks: list[asyncio.Task] = []
         self._closing = False
+        self._throttle = policy.Throttle(WARN_INTERVAL)
 
     def publish(self, subject: str, payload: bytes) -> None:
         """Never awaited by the caller: nats-py appends to its buffer (or refuses, counted)."""
@@ -427,9 +429,7 @@ class Edge:
                     disconnected_cb=self._disconnected)
                 break
             except Exception as e:  # noqa: BLE001 - nats-py raises several kinds; all mean: try again
-                if wait == 0.25:
-                    self.log(f"csws edge {self.edge_id}: cannot reach NATS at {','.join(self.servers)} ({e!r}); "
-                             "trying on", True)
+                await self._error(e)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 5.0)
         self.log(f"csws edge {self.edge_id}: connected to NATS at {self.nc.connected_url.netloc}")
@@ -476,7 +476,11 @@ class Edge:
             pass
 
     async def _error(self, e: Exception) -> None:
-        self.log(f"csws edge {self.edge_id}: NATS: {e!r}", True)
+        """nats-py's errors, each attempt's while it reconnects: one line per kind every WARN_INTERVAL."""
+        suppressed = self._throttle(type(e).__name__)
+        if suppressed is not None:
+            more = f" ({suppressed} more like it since)" if suppressed else ""
+            self.log(f"csws edge {self.edge_id}: NATS: {e!r}{more}", True)
 
     async def _disconnected(self) -> None:
         if self._closing:
