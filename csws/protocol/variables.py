@@ -112,6 +112,8 @@ class VarSpec:
         try:
             kind = next(k for k in Kind if k.csound_type == d["type"])
             direction = next(x for x in Direction if x.label == d["direction"])
+            if not isinstance(d["shape"], list):
+                raise TypeError("shape is not a list")
             shape = tuple(int(n) for n in d["shape"])
             values = int(d["values"])
             samples = int(d["frame_samples"])
