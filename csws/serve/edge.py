@@ -194,6 +194,7 @@ class EdgePort(Port):
         self._waking = False
         self._unread: dict[Variable, int] = {}  # frames written since the last fan-out
         self._csd: str | None = None  # the temp file holding Csound's .csd (its faces)
+        self._csd_text: str | None = None  # what it holds
         self._totals: dict[str, dict] = {}  # counters of variables no longer on offer, by name
 
     def csound_api(self) -> RemoteCsoundAPI:
@@ -260,15 +261,14 @@ class EdgePort(Port):
         """A .csd Csound serves at / (its html, its panels): the edge serves it from a copy."""
         if not csd or self.server is None:
             return
+        if csd == self._csd_text:
+            return
         if self._csd is None:
             fd, self._csd = tempfile.mkstemp(prefix=f"csws-edge-{self.number}-", suffix=".csd")
             os.close(fd)
-        with open(self._csd, "r+", encoding="utf-8") as f:
-            if f.read() == csd:
-                return
-            f.seek(0)
-            f.truncate()
+        with open(self._csd, "w", encoding="utf-8") as f:
             f.write(csd)
+        self._csd_text = csd
         self.server.settings = dataclasses.replace(self.server.settings, index_html=self._csd)
 
     def _reshape(self, var: Variable, nbytes: int) -> None:
