@@ -190,7 +190,6 @@ class EdgePort(Port):
         self.description: dict | None = None
         self.described_at = 0.0
         self.run: str | None = None
-        self.stray = 0  # frames for variables this edge does not know (yet): before a describe
         self._waking = False
         self._unread: dict[Variable, int] = {}  # frames written since the last fan-out
         self._csd: str | None = None  # the temp file holding Csound's .csd (its faces)
@@ -249,12 +248,8 @@ class EdgePort(Port):
         if server is not None:
             if gone:
                 server.close_clients(gone, 1001, "the instrument ended")
-            for name in names:
+            for name in names:  # a rule Csound changed applies at once
                 server.crowds.reconsider(name)
-            if restarted:
-                for var in table.values():
-                    if var.spec.direction is Direction.FROM_WEB:
-                        server.crowds.reconsider(var.spec.name)
         self._state(RUNNING)
 
     def _faces(self, csd: str | None) -> None:
@@ -280,8 +275,7 @@ class EdgePort(Port):
         """One frame of a variable to the web: into its ring, and the fan-out soon (coalesced)."""
         var = self.variables.get(name)
         if var is None or var.spec.direction is not Direction.TO_WEB:
-            self.stray += 1
-            return
+            return  # before the describe that offers it (a restarted Csound's first frames)
         if var.ring is None:  # i-rate: the value a client gets on joining
             if var.members.get(0) != payload:
                 var.members = {0: payload}
@@ -314,9 +308,10 @@ class EdgePort(Port):
     def channels_changed(self, values: dict[str, float | str | None]) -> None:
         self.api.values.update({k: math.nan if v is None else v for k, v in values.items()})
 
-    def ended(self) -> None:
-        """Csound said bye (its performance ended)."""
-        self._state(GONE)
+    def ended(self, run: str | None) -> None:
+        """Csound said bye (its performance ended); a late bye of an earlier run is history."""
+        if run is None or run == self.run:
+            self._state(GONE)
 
     def check(self) -> None:
         """Csound silent for GONE_AFTER: gone (killed, or NATS cut off)."""
@@ -447,7 +442,10 @@ class Edge:
                 pass
 
         async def bye(msg) -> None:
-            port.ended()
+            try:
+                port.ended(subjects.decode_json(msg.data).get("run"))
+            except ValueError:
+                port.ended(None)
 
         async def out(msg) -> None:
             port.frame(msg.subject.rpartition(".")[2], msg.data)
