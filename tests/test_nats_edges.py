@@ -376,3 +376,30 @@ def test_a_csds_own_page_at_an_edge(tmp_path, port, cluster, edge):
         assert b"at the edge" in root(a) and root(a) == root(port)
     finally:
         p.stop()
+
+
+def test_the_wrong_way_at_an_edge(setup, port):
+    """Sending to a variable Csound sends, or expecting to send to it: closed with 1008 as at
+    Csound's port; the edge's other clients carry on."""
+    from websockets.exceptions import ConnectionClosed
+
+    _, a, _ = setup
+
+    async def main():
+        k = await connect_var(a, "kcount")
+        await frames(k, 1)
+        bad = await connect_var(a, "kcount")
+        await bad.send(struct.pack("<d", 1.0))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(bad.recv(), patience(5))
+        assert bad.close_code == 1008
+        expects = await connect_var(a, "kcount", query="direction=from_web")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(expects.recv(), patience(5))
+        assert expects.close_code == 1008 and "to_web" in expects.close_reason
+        first = f64((await frames(k, 1))[0])[0]
+        assert consecutive([first] + [f64(m)[0] for m in await frames(k, 20)])
+
+    run(main())
