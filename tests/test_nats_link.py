@@ -209,7 +209,9 @@ endin"""
 
     rep = nats_report(p.output, port)
     frames_out = sum(len(listener.of(ns.OUT, v)) for v in ("kcount", "aramp", "kArr", "Sc"))
-    assert rep["published"] == frames_out, (rep, frames_out)  # everything nats-py took arrived
+    # Everything nats-py took arrived. The report comes as the last note ends: the frames of the
+    # wakes still under way then (a k-cycle or a few, one frame per variable each) go out after it.
+    assert 0 <= frames_out - rep["published"] <= 4 * 8, (rep, frames_out)
     # What came before the connection was dropped, counted: a frame of each variable per k-cycle,
     # by the link once it reads the rings, by the rings before (their overflow, the variables' report).
     lost = sum(var_report(p.output, port, v)["dropped"] for v in ("kcount", "aramp", "kArr", "Sc"))
