@@ -50,6 +50,9 @@ def _ports(specs: list[str] | None) -> list[tuple[int, str]]:
     return out
 
 
+EDGE_BUFFER_SECONDS = 2.0  # docs/scaling.md: 0.25 s lost frames at an edge under load, 2 s kept every one
+
+
 def settings(ns: argparse.Namespace) -> Settings:
     """The environment's CSWS_* settings with the flags over them; an edge takes the most clients
     the setting allows unless told otherwise."""
@@ -66,6 +69,10 @@ def settings(ns: argparse.Namespace) -> Settings:
         changes["max_clients"] = ns.max_clients
     elif "CSWS_MAX_CLIENTS" not in os.environ:
         changes["max_clients"] = int(RANGES["max_clients"][1])
+    if "CSWS_BUFFER_SECONDS" not in os.environ:
+        # Frames reach an edge in bursts (a stalled server, a busy machine): a ring that holds a
+        # burst loses nothing, and costs memory only (fan-out reads every new frame each wake).
+        changes["buffer_seconds"] = EDGE_BUFFER_SECONDS
     if ns.static:
         if not os.path.isdir(ns.static):
             raise ValueError(f"--static {ns.static}: no such directory")
