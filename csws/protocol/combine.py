@@ -90,7 +90,7 @@ class Crowd:
 
     Clients are kept in the order they last sent (oldest first), so that the
     window expires them from the front and the next expiry is the first's.
-    A member may also be a whole group's Tally (an edge's clients, see docs/nats.md).
+    A member may also be a whole group's Tally (an edge's clients, see docs/edges.md).
     """
 
     def __init__(self, rule: str, window: float = 0.0) -> None:

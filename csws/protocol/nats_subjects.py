@@ -3,7 +3,7 @@
 Protocol only: no connection, no clock (csws/serve/nats_link.py is Csound's
 side, csws/serve/edge.py an edge's).  A port is published under a stream
 name, its number unless the `nats_name` setting gives another, so that two
-machines' port 8888 can share one NATS.  docs/nats.md is the user's copy of
+machines' port 8888 can share one NATS.  docs/protocol.md ("NATS") is the user's copy of
 this table:
 
     csws.NAME.describe     Csound -> edges  JSON: /csws.json's body, plus "run", "engine" and
