@@ -7,6 +7,20 @@ COUNTER = """
   kcount += 1
 """
 
+# An a-rate signal whose samples number themselves: count * ksmps + index.
+RAMP = """
+opcode ramp, a, k
+  kbase xin
+  asig init 0
+  kS = 0
+  while kS < ksmps do
+    vaset kbase * ksmps + kS, kS, asig
+    kS += 1
+  od
+  xout asig
+endop
+"""
+
 # Fills an a-rate variable with count*1000 + offset + sample index.
 FILL_AUDIO = """
 opcode fill, a, kk

@@ -23,25 +23,12 @@ import nats
 from conftest import REALTIME, SOURCE, Performance, make_csd, patience
 from csws.protocol import nats_subjects as ns
 from csws.protocol.combine import Tally, exact_sum
+from orchestra import COUNTER, KSMPS, RAMP
 from wsclient import connect_var
 
 sys.path.insert(0, str(SOURCE / "bench"))  # the checkout's, also for tools/check_wheel.sh's copy of tests/
 from natscluster import Cluster  # noqa: E402
 
-KSMPS = 32
-COUNTER = "  kcount init 0\n  kcount += 1\n"
-RAMP = """
-opcode ramp, a, k
-  kbase xin
-  asig init 0
-  kS = 0
-  while kS < ksmps do
-    vaset kbase * ksmps + kS, kS, asig
-    kS += 1
-  od
-  xout asig
-endop
-"""
 # The longest time between two k-cycles, by Csound's own clock, printed by instr 99 at the end.
 GAPS = """
 instr 98

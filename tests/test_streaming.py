@@ -19,23 +19,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from conftest import make_csd, patience
+from orchestra import COUNTER, KSMPS, RAMP
 from wsclient import connect_var, f64, frames, recv_until
-
-KSMPS = 32
-COUNTER = "  kcount init 0\n  kcount += 1\n"
-# An a-rate signal whose samples number themselves: count * KSMPS + index.
-RAMP = """
-opcode ramp, a, k
-  kbase xin
-  asig init 0
-  kS = 0
-  while kS < ksmps do
-    vaset kbase * ksmps + kS, kS, asig
-    kS += 1
-  od
-  xout asig
-endop
-"""
 
 
 def run(coro):

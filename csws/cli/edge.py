@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import os
-import signal
 import sys
 
 from csws.protocol import nats_subjects
@@ -90,7 +88,7 @@ def main(ns: argparse.Namespace) -> int:
     except ImportError:
         print("csws edge: the NATS client is missing: pip install 'csound-websocket[nats]'", file=sys.stderr)
         return 1
-    from csws.serve.edge import Edge
+    from csws.serve.edge import Edge, run  # asyncio and the server: only for this command
 
     try:
         ports = _ports(ns.port)
@@ -101,15 +99,5 @@ def main(ns: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         print(f"csws edge: {e}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(edge))
-
-
-async def _serve(edge) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await edge.start()
-    await stop.wait()
-    await edge.close()
+    run(edge)
     return 0

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import math
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -518,3 +519,18 @@ def _print(text: str, warning: bool = False) -> None:
     import sys
 
     print(text, file=sys.stderr if warning else sys.stdout, flush=True)
+
+
+def run(edge: Edge) -> None:
+    """Serve until SIGINT or SIGTERM, then close (csws edge)."""
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await edge.start()
+        await stop.wait()
+        await edge.close()
+
+    asyncio.run(serve())
