@@ -142,6 +142,20 @@ class Control:
             raise BadRequest(f"no channel named {name!r}; Csound's channels: {known}"[:400], rid)
         return ch
 
+    def set_values(self, values: dict[str, Any], rid: Any) -> list[tuple[Channel, float | str]]:
+        """Write channels, all or none: every value is checked first (BadRequest saying what is
+        wrong); the values as written.  For pages here and, over NATS, edges' pages."""
+        channels = [(self.channel(n, rid), v) for n, v in values.items()]
+        checked = [(ch, control.check_value(ch, v, rid)) for ch, v in channels]
+        try:
+            for ch, v in checked:
+                self.api.check_fits(ch, v)
+        except TooLong as e:
+            raise BadRequest(str(e), rid) from None
+        for ch, v in checked:
+            self.api.set(ch, v)
+        return checked
+
     # ---- a page ----
 
     async def handle(self, ws: ServerConnection) -> None:
@@ -196,15 +210,7 @@ class Control:
             values = req.body.get("values")
             if not isinstance(values, dict) or not values:
                 raise BadRequest("set needs \"values\": {name: value, ...}", rid)
-            channels = [(self.channel(n, rid), v) for n, v in values.items()]
-            checked = [(ch, control.check_value(ch, v, rid)) for ch, v in channels]
-            try:
-                for ch, v in checked:
-                    self.api.check_fits(ch, v)
-            except TooLong as e:
-                raise BadRequest(str(e), rid) from None
-            for ch, v in checked:  # all or none: every value was checked first
-                self.api.set(ch, v)
+            for ch, v in self.set_values(values, rid):
                 self.last[ch.name] = v
                 for other in self.watchers.values():
                     if other is not w and other.watches(ch.name):

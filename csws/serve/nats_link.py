@@ -19,7 +19,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from csws.bridge.csound_api import Ended, TooLong
+from csws.bridge.csound_api import Ended
 from csws.protocol import control as control_protocol
 from csws.protocol import nats_subjects as ns
 from csws.protocol.combine import Tally
@@ -370,14 +370,8 @@ class NatsLink:
             values = ns.decode_values(msg.data)
             if not values:
                 raise ValueError("no values")
-            checked = [(ch, control_protocol.check_value(ch, v, None))
-                       for ch, v in ((control.channel(n, None), v) for n, v in values.items())]
-            api = control.api
-            for ch, v in checked:
-                api.check_fits(ch, v)
-            for ch, v in checked:
-                api.set(ch, v)
-        except (ValueError, BadRequest, TooLong, Ended) as e:
+            control.set_values(values, None)
+        except (ValueError, BadRequest, Ended) as e:
             self._reject("set", f"set: {e}")
             return
         self.received += 1
