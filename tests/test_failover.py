@@ -166,8 +166,8 @@ def test_kill_the_first_both_clients_carry_on_from_the_second(perform, port, por
         wait("frames and ticks from the first Csound", lambda: flowing(port))
         # Their senders open on the first Csound...
         page.evaluate("() => window.cs.send('kd', 1)")
-        listener.outbox.append(2)
         a.wait_for(PRINTK2 + r"1\.00000")
+        listener.outbox.append(2)  # after the page's value: in one k-cycle, the newer would hide the other
         a.wait_for(PRINTK2 + r"2\.00000")
         a.proc.kill()  # no close handshake: the sockets just drop
         a.proc.wait()
