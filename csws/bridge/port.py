@@ -20,7 +20,7 @@ from csws._ring import Ring
 from csws._shared import Share, Wake
 from csws.protocol.policy import is_loopback
 from csws.protocol.settings import Settings
-from csws.protocol.variables import Direction, Kind, VarSpec
+from csws.protocol.variables import MYFLT_BYTES, Direction, Kind, VarSpec
 
 if TYPE_CHECKING:
     import ssl
@@ -62,11 +62,7 @@ class Variable:
         """The spec with an array's size as Csound last saw it (it may resize the array)."""
         values = self.share.values if self.spec.kind.is_array else 0
         if values and values != self._current.values:
-            per = self.spec.ksmps if self.spec.kind.is_audio else 1
-            rest = math.prod(self.spec.shape[1:])
-            n = values // per
-            shape = (n // rest, *self.spec.shape[1:]) if rest and n % rest == 0 else (n,)
-            self._current = dataclasses.replace(self.spec, shape=shape, frame_bytes=values * 8)
+            self._current = resized(self.spec, values)
         return self._current
 
     def use(self, ring: Ring) -> None:
@@ -100,6 +96,16 @@ class Variable:
         if frame is None:
             return initial
         return frame.decode("utf-8", "replace") if self.spec.kind is Kind.S else frame
+
+
+def resized(spec: VarSpec, values: int) -> VarSpec:
+    """An array's spec holding `values` numbers a frame: the orchestra resized it (its first
+    dimension changes where the rest still divide it, else it reads as one dimension)."""
+    per = spec.ksmps if spec.kind.is_audio else 1
+    rest = math.prod(spec.shape[1:])
+    n = values // per
+    shape = (n // rest, *spec.shape[1:]) if rest and n % rest == 0 else (n,)
+    return dataclasses.replace(spec, shape=shape, frame_bytes=values * MYFLT_BYTES)
 
 
 def listen(host: str, number: int) -> list[socket.socket]:

@@ -27,7 +27,7 @@ from websockets.asyncio.connection import broadcast
 
 from csws import __version__
 from csws.bridge.csound_api import INPUT, OUTPUT, Channel, Ended
-from csws.bridge.port import Port, Variable
+from csws.bridge.port import Port, Variable, resized
 from csws.protocol import control as control_protocol
 from csws.protocol import policy
 from csws.protocol import nats_subjects as subjects
@@ -165,16 +165,6 @@ class EdgeServer(PortServer):
         return self._port.describe_here()
 
 
-def _resized(spec: VarSpec, nbytes: int) -> VarSpec:
-    """An array's spec for a frame of nbytes (the orchestra resized it), as Variable.current_spec does."""
-    values = nbytes // MYFLT_BYTES
-    per = spec.ksmps if spec.kind.is_audio else 1
-    rest = math.prod(spec.shape[1:])
-    n = values // per
-    shape = (n // rest, *spec.shape[1:]) if rest and n % rest == 0 else (n,)
-    return dataclasses.replace(spec, shape=shape, frame_bytes=nbytes)
-
-
 class EdgePort(Port):
     """A Port whose variables and frames come from one Csound stream on NATS."""
 
@@ -268,7 +258,7 @@ class EdgePort(Port):
         self.server.settings = dataclasses.replace(self.server.settings, index_html=self._csd)
 
     def _reshape(self, var: Variable, nbytes: int) -> None:
-        var.spec = var._current = _resized(var.spec, nbytes)
+        var.spec = var._current = resized(var.spec, nbytes // MYFLT_BYTES)
         if var.ring is not None and nbytes > var.ring.capacity:
             self.grow(var, nbytes)
 
