@@ -193,8 +193,8 @@ def _open(csound: int, logger, number: int, ksmps: int, sr: float, settings: Set
     return port
 
 
-def _add_counters(into: dict[tuple[int, str], dict[str, int]], number: int, var: Variable) -> None:
-    """Add a variable's counters into a table keyed by (port, name)."""
+def add_counters(into: dict[tuple[int, str], dict[str, int]], number: int, var: Variable) -> None:
+    """Add a variable's counters into a table keyed by (port, name) (an edge's report too)."""
     acc = into.setdefault((number, var.spec.name), {"direction": var.spec.direction.label})
     for k, v in var.counters().items():
         acc[k] = acc.get(k, 0) + v
@@ -204,7 +204,7 @@ def _withdraw(port: Port, gone: list[Variable]) -> None:
     """Take variables off the port (under _lock); their clients get 1001 from the loop."""
     port.variables = {n: v for n, v in port.variables.items() if all(v is not g for g in gone)}
     for var in gone:
-        _add_counters(_totals[port.csound], port.number, var)
+        add_counters(_totals[port.csound], port.number, var)
         var.share.release()
     if port.server is not None:
         _io.loop.call_soon_threadsafe(port.server.close_clients, gone, 1001, "the instrument ended")
@@ -246,6 +246,12 @@ def configure(csound: int, name: str, value: str) -> None:
                     _io.loop.call_soon_threadsafe(port.server.crowds.reconsider, name.split(".", 1)[1])
 
 
+def report_line(key: tuple[int, str], acc: dict) -> str:
+    """One line of the report: a (port, name)'s counters (an edge's report too)."""
+    parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
+    return f"csws: port {key[0]} {key[1]} ({acc['direction'].replace('_', ' ')}): {parts}"
+
+
 def _report(csound: int) -> None:
     """Each variable's counters that changed since this Csound's last report, one line each (under _lock)."""
     logger = _loggers.get(csound)
@@ -254,9 +260,7 @@ def _report(csound: int) -> None:
     last = _reported.setdefault(csound, {})
     for key, acc in sorted(stats(csound).items()):
         if last.get(key) != acc:
-            parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
-            way = acc["direction"].replace("_", " ")
-            logger(f"csws: port {key[0]} {key[1]} ({way}): {parts}")
+            logger(report_line(key, acc))
             last[key] = acc
 
 
@@ -306,7 +310,7 @@ def stats(csound: int | None = None) -> dict[tuple[int, str], dict[str, int]]:
         for port in _ports.values():
             if csound is None or port.csound == csound:
                 for var in port.variables.values():
-                    _add_counters(out, port.number, var)
+                    add_counters(out, port.number, var)
                 _add_control(out, port)
         return out
 

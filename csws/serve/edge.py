@@ -28,6 +28,7 @@ from websockets.asyncio.connection import broadcast
 from csws import __version__
 from csws.bridge.csound_api import INPUT, OUTPUT, Channel, Ended
 from csws.bridge.port import Port, Variable, resized
+from csws.bridge.registry import add_counters, report_line
 from csws.protocol import control as control_protocol
 from csws.protocol import policy
 from csws.protocol import nats_subjects as subjects
@@ -185,7 +186,7 @@ class EdgePort(Port):
         self._unread: dict[Variable, int] = {}  # frames written since the last fan-out
         self._csd: str | None = None  # the temp file holding Csound's .csd (its faces)
         self._csd_text: str | None = None  # what it holds
-        self._totals: dict[str, dict] = {}  # counters of variables no longer on offer, by name
+        self._totals: dict[tuple[int, str], dict] = {}  # counters of variables no longer on offer
 
     def csound_api(self) -> RemoteCsoundAPI:
         return self.api
@@ -334,22 +335,18 @@ class EdgePort(Port):
 
     def _count(self, var: Variable) -> None:
         """A variable leaves the table: its counters go on into the edge's report."""
-        acc = self._totals.setdefault(var.spec.name, {"direction": var.spec.direction.label})
-        for k, v in var.counters().items():
-            acc[k] = acc.get(k, 0) + v
+        add_counters(self._totals, self.number, var)
 
     def report(self) -> None:
         """Each variable's counters at this edge, in the lines Csound's own report has."""
         for var in self.variables.values():
             self._count(var)
         self.variables = {}
-        for name, acc in sorted(self._totals.items()):
-            parts = ", ".join(f"{k} {v}" for k, v in acc.items() if k != "direction")
-            self.log(f"csws: port {self.number} {name} ({acc['direction'].replace('_', ' ')}): {parts}")
+        for key, acc in sorted(self._totals.items()):
+            self.log(report_line(key, acc))
         counts = self.control.counters()
         if any(counts.values()):
-            self.log(f"csws: port {self.number} csws.control (channels): "
-                     + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            self.log(report_line((self.number, "csws.control"), {"direction": "channels", **counts}))
 
     def close(self) -> None:
         super().close()
